@@ -97,7 +97,7 @@ def test_vectorised_equals_naive_loop_and_avg_best():
     heat = rng.normal(size=(5, 3, 6, 6))
     gt = rng.choice([0.0, 0.4, 0.9], size=(5, 6, 6))
     t = fb.soft_thresholds()
-    s = fb.five_band_scores(heat, gt, chunk=2)
+    s = fb.five_band_scores(heat, gt)
     adjusted, g = fb.channel_adjust(heat), fb.stratify_ground_truth(gt)
     for n in range(5):
         for m in (0, 17, 55):
@@ -119,6 +119,28 @@ def test_vectorised_equals_naive_loop_and_avg_best():
     assert fpr.shape == rec.shape == (56,)
     with pytest.raises(ValueError, match="metric"):
         s.avg("f1")
+
+
+@pytest.mark.parametrize("fp", ["paper", "disjoint"])
+def test_counts_equal_the_stratified_labels_with_ties_at_every_threshold(fp):
+    """band_counts (sorted values + binary search) against stratify's labels, pixel by pixel, on maps
+    whose values sit exactly on the thresholds (the band edges) and ground truth with negative bands."""
+    rng = np.random.default_rng(3)
+    t = fb.soft_thresholds()
+    values = np.concatenate([t.ravel(), -t.ravel(), [1.0, -1.0, 0.0]])
+    h = rng.choice(values, size=(4, 7, 7))
+    h[:, 0, 0] = 1.0  # max |h| = 1: channel_adjust leaves the values (and the ties) exact
+    gt = rng.choice(list(fb.GT_LEVELS), size=(4, 7, 7))
+    s = fb.five_band_scores(h, gt, thresholds=t, fp=fp)
+    np.testing.assert_array_equal(fb.channel_adjust(h), h)
+    band, g = fb.stratify(h, t), fb.stratify_ground_truth(gt)[:, None]
+    obj, hit, zero = g != 0, band == g, band == 0
+    wrong = obj & ~hit if fp == "paper" else obj & ~hit & ~zero
+    np.testing.assert_array_equal(s.tp, (obj & hit).sum(axis=(2, 3)))
+    np.testing.assert_array_equal(s.fn, (obj & zero).sum(axis=(2, 3)))
+    np.testing.assert_array_equal(s.tn, (~obj & zero).sum(axis=(2, 3)))
+    np.testing.assert_array_equal(s.fp, (~obj & ~zero).sum(axis=(2, 3)) + wrong.sum(axis=(2, 3)))
+    np.testing.assert_array_equal(s.accuracy, hit.mean(axis=(2, 3)))
 
 
 def test_clamped_variant_uses_its_schedule_and_clamp():

@@ -119,7 +119,7 @@ def stratify_ground_truth(h0: ArrayLike, *, atol: float = 1e-3) -> np.ndarray:
     """
     g = _array(h0, "ground_truth")
     levels = np.asarray(GT_LEVELS)
-    idx = np.abs(g[..., None] - levels).argmin(axis=-1)
+    idx = np.searchsorted((levels[1:] + levels[:-1]) / 2, g)  # the nearest level
     off = np.abs(g - levels[idx]) > atol
     if off.any():
         raise ValueError(
@@ -162,6 +162,35 @@ class FiveBandScores:
         return getattr(self, metric)
 
 
+def band_counts(h: np.ndarray, g: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Confusion counts of the five-band labels: int64 (N, 5, 5, M), [n, gt band + 2, band + 2, m].
+
+    The labels of :func:`stratify` without materialising them (N x M x H x W): every pixel's rank
+    among the distinct threshold values (edges) is found once by binary search, histogrammed per
+    sample and ground-truth band, and the counts above / below each threshold read off cumulative
+    sums.  h : (N, H, W) adjusted maps; g : (N, H, W) int bands in -2..2; t : (M, 4) thresholds.
+    """
+    n = len(h)
+    edges = np.unique(t)
+    k = len(edges) + 1
+    group = (np.arange(n)[:, None] * 5 + (g.reshape(n, -1) + 2)).ravel() * k
+    values = h.reshape(-1)
+
+    def hist(side: str) -> np.ndarray:  # (N, 5, k): pixels by their number of edges <= / < h
+        return np.bincount(group + np.searchsorted(edges, values, side=side), minlength=n * 5 * k).reshape(
+            n, 5, k
+        )
+
+    # rank "right" = edges <= h, so h < edges[j] iff rank <= j; rank "left" = edges < h, so
+    # h <= edges[j] iff rank <= j.  Cumulative sums: [..., j] = pixels with rank <= j.
+    below, at_most = hist("right").cumsum(-1), hist("left").cumsum(-1)
+    total = below[..., -1:]
+    j = [np.searchsorted(edges, t[:, c]) for c in range(4)]  # edges[j[c]] == t[:, c]
+    gt3, gt2 = total - at_most[..., j[3]], total - at_most[..., j[2]]  # h > t3 (band 2), h > t2 (>= 1)
+    lt1, le0 = below[..., j[1]], at_most[..., j[0]]  # h < t1 (bands <= -1), h <= t0 (band -2)
+    return np.stack([le0, lt1 - le0, total - gt2 - lt1, gt2 - gt3, gt3], axis=2)
+
+
 def five_band_scores(
     heatmaps: ArrayLike,
     ground_truth: ArrayLike,
@@ -170,14 +199,13 @@ def five_band_scores(
     thresholds: ArrayLike | None = None,
     clamp: tuple[float, float] | None = None,
     fp: str = "paper",
-    chunk: int = 64,
 ) -> FiveBandScores:
     """Five-band precision / recall / FPR / accuracy of heatmaps for every soft threshold.
 
     heatmaps : (N, C, H, W) or (N, H, W) raw attributions; ground_truth : (N, H, W) in {0, 0.4, 0.9}.
     variant : "soft" (:func:`soft_thresholds`, no clamp) or "clamped" (:data:`CLAMP` and
     :func:`clamped_thresholds`); ``thresholds``/``clamp`` override it.  fp : "paper" or "disjoint"
-    (see the module docstring).  ``chunk`` samples are stratified at once (memory).  Returns
+    (see the module docstring).  Counts come from :func:`band_counts`.  Returns
     :class:`FiveBandScores` with (N, M) arrays.
     """
     if variant not in ("soft", "clamped"):
@@ -189,25 +217,20 @@ def five_band_scores(
     if clamp is None and variant == "clamped":
         clamp = CLAMP
     t = np.atleast_2d(np.asarray(thresholds, dtype=np.float64))
+    _check_thresholds(t)
     h = channel_adjust(heatmaps, clamp=clamp)
     g = stratify_ground_truth(ground_truth)
     if g.shape != h.shape:
         raise ValueError(f"ground truth shape {g.shape} does not match the heatmaps' (N, H, W) {h.shape}")
-    counts = {k: [] for k in ("tp", "fp", "tn", "fn", "correct")}
-    for s in range(0, len(h), chunk):
-        b = stratify(h[s : s + chunk], t)  # (n, M, H, W)
-        g0 = g[s : s + chunk, None]
-        obj, hit, zero = g0 != 0, b == g0, b == 0
-        axes = (2, 3)
-        counts["tp"].append((obj & hit).sum(axis=axes))
-        counts["fn"].append((obj & zero).sum(axis=axes))
-        counts["tn"].append((~obj & zero).sum(axis=axes))
-        wrong = (obj & ~hit) if fp == "paper" else (obj & ~hit & ~zero)
-        counts["fp"].append((~obj & ~zero).sum(axis=axes) + wrong.sum(axis=axes))
-        counts["correct"].append(hit.sum(axis=axes))
-    tp, fp_, tn, fn, correct = (
-        np.concatenate(counts[k]).astype(np.int64) for k in ("tp", "fp", "tn", "fn", "correct")
-    )
+    c = band_counts(h, g, t)  # (N, gt, band, M)
+    obj = [0, 1, 3, 4]  # ground-truth bands other than 0
+    hit = np.stack([c[:, k, k] for k in range(5)], axis=1)  # (N, 5, M): pixels in their own band
+    per_gt = c.sum(axis=2)  # (N, 5, M): pixels of each ground-truth band
+    tp = hit[:, obj].sum(axis=1)
+    fn = c[:, obj, 2].sum(axis=1)
+    tn = c[:, 2, 2]
+    wrong = per_gt[:, obj].sum(axis=1) - tp  # object pixels off their band (band 0 included)
+    fp_ = per_gt[:, 2] - tn + (wrong if fp == "paper" else wrong - fn)
     return FiveBandScores(
         tp=tp,
         fp=fp_,
@@ -216,6 +239,6 @@ def five_band_scores(
         precision=tp / (tp + fp_ + EPS),
         recall=tp / (tp + fn + EPS),
         fpr=fp_ / (fp_ + tn + EPS),
-        accuracy=correct / (h.shape[1] * h.shape[2]),
+        accuracy=hit.sum(axis=1) / (h.shape[1] * h.shape[2]),
         thresholds=t,
     )
