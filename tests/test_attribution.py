@@ -9,6 +9,7 @@ from captum.attr import GradientShap
 from torch import nn
 
 from xai_utils import attribution as A
+from xai_utils.attribution import gradient
 from xai_utils.attribution.gradient import make_baselines
 
 PERTURBATION = {"occlusion", "lime", "kernel_shap", "anchor"}
@@ -82,6 +83,30 @@ def test_integrated_gradients_completeness(tiny_resnet, tiny_images):
     torch.testing.assert_close(
         uni.sum(dim=(1, 2, 3)), _logit(tiny_resnet, x, t) - _logit(tiny_resnet, base, t), atol=1e-4, rtol=1e-3
     )
+
+
+def test_integrated_gradients_chunking_changes_no_result(tiny_resnet, tiny_images):
+    """Images split into groups and steps into passes (default: the measured chunk) give the same maps."""
+    t = tiny_resnet(tiny_images).argmax(1)
+    whole = A.integrated_gradients(tiny_resnet, tiny_images, t, n_steps=20, internal_batch_size=10_000)
+    for chunk in (1, 3, None):
+        part = A.integrated_gradients(tiny_resnet, tiny_images, t, n_steps=20, internal_batch_size=chunk)
+        torch.testing.assert_close(part, whole, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="internal_batch_size"):
+        A.integrated_gradients(tiny_resnet, tiny_images, t, internal_batch_size=0)
+
+
+@pytest.mark.parametrize("name", ["deeplift", "deeplift_shap", "gradient_shap"])
+def test_grouped_methods_give_the_maps_of_one_batch(name, tiny_resnet, tiny_images, monkeypatch):
+    """DeepLift, DeepLiftShap and GradientSHAP run in groups of images sized by the measured chunk;
+    the maps must not depend on the grouping (a per-image baseline follows its image)."""
+    t = tiny_resnet(tiny_images).argmax(1)
+    params = {"baseline": tiny_images.flip(0) * 0.5} if name == "deeplift" else {}
+    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x: 10_000)
+    whole = A.attribute(name, tiny_resnet, tiny_images, t, **params)
+    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x: 3)  # groups of 1 or 3 images
+    grouped = A.attribute(name, tiny_resnet, tiny_images, t, **params)
+    torch.testing.assert_close(grouped, whole, atol=1e-10, rtol=1e-8)
 
 
 def test_deeplift_summation_to_delta_on_safe_resnet(tiny_resnet, tiny_images):

@@ -147,8 +147,10 @@ def best_chunk_size(
     """Images per forward pass with the lowest time per image, measured once and cached in memory.
 
     The key is (model object, device, image shape, dtype).  x : (N, C, H, W), only x[:1] is used.
-    Candidates double from 8 (to 256 on CPU, 2048 on GPU); the search stops after two sizes slower
-    than the best so far or ``max_seconds``.  Returns the best size.  Under
+    Candidates double from 8 (to 256 on CPU, 2048 on GPU).  Every size is run once to warm up, then
+    timed as the best of three passes; the search stops after two sizes more than 10% slower per
+    image than the best so far (noise must not stop it at a lucky small size) or after
+    ``max_seconds``.  Returns the best size.  Under
     ``torch.use_deterministic_algorithms(True)`` (``config.setup``) it measures nothing and returns
     ``DETERMINISTIC_CHUNK``: a timing-dependent chunk could change results in the last float bits, and
     the executed notebooks must repeat exactly.
@@ -163,24 +165,34 @@ def best_chunk_size(
     if candidates is None:
         candidates = tuple(2**k for k in range(3, 9 if device.type == "cpu" else 12))
     one = x[:1].detach().to(device)
-    best, best_t, worse, spent = candidates[0], math.inf, 0, 0.0
-    for c in candidates:
+
+    def seconds(c: int) -> float:
         batch = one.expand(c, *one.shape[1:]).contiguous()
+        _sync(device)
+        t0 = time.perf_counter()
+        model(batch)
+        _sync(device)
+        return time.perf_counter() - t0
+
+    # Round one warms every size up (allocator, thread pool: the first passes on a CPU run up to 2x
+    # slow) and drops sizes that run out of memory; round two times each size, best of three.
+    sizes, spent = [], 0.0
+    for c in candidates:
         try:
-            t_all = []
-            for _ in range(3):  # warm-up, then the best of two
-                _sync(device)
-                t0 = time.perf_counter()
-                model(batch)
-                _sync(device)
-                t_all.append(time.perf_counter() - t0)
+            spent += seconds(c)
         except torch.cuda.OutOfMemoryError:
             break
+        sizes.append(c)
+        if spent > max_seconds / 2:
+            break
+    best, best_t, worse = sizes[0] if sizes else candidates[0], math.inf, 0
+    for c in sizes:
+        t_all = [seconds(c) for _ in range(3)]
         spent += sum(t_all)
-        per = min(t_all[1:]) / c
+        per = min(t_all) / c
         if per < best_t:
             best, best_t, worse = c, per, 0
-        else:
+        elif per > 1.1 * best_t:
             worse += 1
         if worse >= 2 or spent > max_seconds:
             break
