@@ -102,9 +102,9 @@ def test_grouped_methods_give_the_maps_of_one_batch(name, tiny_resnet, tiny_imag
     the maps must not depend on the grouping (a per-image baseline follows its image)."""
     t = tiny_resnet(tiny_images).argmax(1)
     params = {"baseline": tiny_images.flip(0) * 0.5} if name == "deeplift" else {}
-    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x: 10_000)
+    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x, **kw: 10_000)
     whole = A.attribute(name, tiny_resnet, tiny_images, t, **params)
-    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x: 3)  # groups of 1 or 3 images
+    monkeypatch.setattr(gradient, "best_chunk_size", lambda model, x, **kw: 3)  # groups of 1 or 3 images
     grouped = A.attribute(name, tiny_resnet, tiny_images, t, **params)
     torch.testing.assert_close(grouped, whole, atol=1e-10, rtol=1e-8)
 

@@ -260,8 +260,11 @@ def test_best_chunk_size_is_cached(tiny_cnn, tiny_images):
     P._CHUNK_CACHE.pop(tiny_cnn, None)
     size = A.best_chunk_size(tiny_cnn, tiny_images, candidates=(4, 8, 16))
     assert size in (4, 8, 16)
-    assert P._CHUNK_CACHE[tiny_cnn][("cpu", (3, 8, 8), torch.float64)] == size
+    assert P._CHUNK_CACHE[tiny_cnn][("cpu", (3, 8, 8), torch.float64, False)] == size
     assert A.best_chunk_size(tiny_cnn, tiny_images, candidates=(32,)) == size  # from the cache
+    # forward+backward is measured (and cached) separately, and leaves no gradient behind
+    assert A.best_chunk_size(tiny_cnn, tiny_images, candidates=(32,), backward=True) == 32
+    assert all(p.grad is None for p in tiny_cnn.parameters())
 
 
 def test_best_chunk_size_is_fixed_under_deterministic_algorithms(tiny_cnn, tiny_images):
