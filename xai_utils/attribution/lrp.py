@@ -32,7 +32,7 @@ from zennit.types import BatchNorm, Convolution
 
 from .gradient import _prepare, detached
 
-__all__ = ["lrp", "composite_names", "ShortcutBlockCanonizer"]
+__all__ = ["lrp", "make_composite", "logit_relevance", "composite_names", "ShortcutBlockCanonizer"]
 
 _NORMALIZE_NAMES = {"Normalize", "Normalise", "Normalization", "InputNormalize"}
 
@@ -92,6 +92,31 @@ def _canonizers(model: nn.Module) -> list:
     return out
 
 
+def make_composite(
+    model: nn.Module, composite: str = "epsilon_plus_flat", canonizers: list | None = None, **composite_kwargs
+):
+    """The zennit composite :func:`lrp` registers: ``composite`` by name (see :func:`composite_names`),
+    canonizers chosen from the model unless given, input ``Normalize`` modules passed through."""
+    known = composite_names()
+    if composite not in known:
+        raise ValueError(f"unknown LRP composite {composite!r}; known: {known}")
+    norm_types = tuple({type(m) for m in model.modules() if type(m).__name__ in _NORMALIZE_NAMES})
+    kwargs = dict(composite_kwargs)
+    if norm_types:
+        kwargs["layer_map"] = [(norm_types, Pass())] + list(kwargs.get("layer_map") or [])
+    cls = _epsilon_composite if composite == "epsilon" else COMPOSITES[composite]
+    return cls(canonizers=_canonizers(model) if canonizers is None else canonizers, **kwargs)
+
+
+def logit_relevance(target: Tensor):
+    """zennit output modifier: relevance starts as the target logit (one-hot times the output)."""
+
+    def start(out: Tensor) -> Tensor:
+        return out * torch.nn.functional.one_hot(target, out.shape[1]).to(out.dtype)
+
+    return start
+
+
 @detached
 def lrp(
     model: nn.Module,
@@ -107,21 +132,11 @@ def lrp(
     x : (N, C, H, W); composite : a name from :func:`composite_names`; canonizers : zennit canonizers
     (default: chosen from the model, see module doc); composite_kwargs : e.g. ``epsilon``,
     ``zero_params="bias"``, ``low``/``high`` for ``epsilon_gamma_box``.  Returns (N, C, H, W).
+    The composite is registered and removed on every call (a few % of the time: the bench's zennit
+    column times the same attributor registered once).
     """
     x, target = _prepare(model, x, target)
-    known = composite_names()
-    if composite not in known:
-        raise ValueError(f"unknown LRP composite {composite!r}; known: {known}")
-    norm_types = tuple({type(m) for m in model.modules() if type(m).__name__ in _NORMALIZE_NAMES})
-    kwargs = dict(composite_kwargs)
-    if norm_types:
-        kwargs["layer_map"] = [(norm_types, Pass())] + list(kwargs.get("layer_map") or [])
-    cls = _epsilon_composite if composite == "epsilon" else COMPOSITES[composite]
-    comp = cls(canonizers=_canonizers(model) if canonizers is None else canonizers, **kwargs)
-
-    def start(out: Tensor) -> Tensor:  # relevance starts as the target logit
-        return out * torch.nn.functional.one_hot(target, out.shape[1]).to(out.dtype)
-
+    comp = make_composite(model, composite, canonizers, **composite_kwargs)
     with Gradient(model=model, composite=comp) as attributor:
-        _, relevance = attributor(x, start)
+        _, relevance = attributor(x, logit_relevance(target))
     return relevance
