@@ -150,10 +150,9 @@ def best_chunk_size(
     methods' best batch differs (on 2 CPU cores at 32x32: forward best at 64, forward+backward at
     32, where 64 costs 1.3x more per image).  The key is (model object, device, image shape, dtype,
     backward).  x : (N, C, H, W), only x[:1] is used.
-    Candidates double from 8 (to 256 on CPU, 2048 on GPU).  Every size is run once to warm up, then
-    timed as the best of three passes; the search stops after two sizes more than 10% slower per
-    image than the best so far (noise must not stop it at a lucky small size) or after
-    ``max_seconds``.  Returns the largest size within 5% of the best time per image.  Under
+    Candidates double from 8 (to 256 on CPU, 2048 on GPU) while one warm-up pass of each fits in
+    ``max_seconds / 2``; then every size is timed three times, the sizes taken in turn.  Returns the
+    largest size within 5% of the best time per image.  Under
     ``torch.use_deterministic_algorithms(True)`` (``config.setup``) it measures nothing and returns
     ``DETERMINISTIC_CHUNK``: a timing-dependent chunk could change results in the last float bits, and
     the executed notebooks must repeat exactly.
@@ -181,7 +180,8 @@ def best_chunk_size(
         return time.perf_counter() - t0
 
     # Round one warms every size up (allocator, thread pool: the first passes on a CPU run up to 2x
-    # slow) and drops sizes that run out of memory; round two times each size, best of three.
+    # slow) and drops sizes that run out of memory or exceed the time budget; then three rounds over
+    # all sizes in turn (so that a drifting machine slows every size alike), best time per image.
     sizes, spent = [], 0.0
     for c in candidates:
         try:
@@ -192,11 +192,12 @@ def best_chunk_size(
         if spent > max_seconds / 2:
             break
     per: dict[int, float] = {}
-    for c in sizes:
-        t_all = [seconds(c) for _ in range(3)]
-        spent += sum(t_all)
-        per[c] = min(t_all) / c
-        if sum(t > 1.1 * min(per.values()) for t in per.values()) >= 2 or spent > max_seconds:
+    for _ in range(3):
+        for c in sizes:
+            t = seconds(c)
+            spent += t
+            per[c] = min(per.get(c, float("inf")), t / c)
+        if spent > 2 * max_seconds:
             break
     # the largest size within 5% of the fastest: callers pay a per-pass overhead that a bare pass
     # does not show (captum's bookkeeping, one Python loop step per pass)
