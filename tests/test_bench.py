@@ -18,9 +18,8 @@ from torch import nn
 from xai_utils import attribution, bench, ood
 
 
-@pytest.fixture(scope="module")
-def tiny_bench(tmp_path_factory) -> tuple[pd.DataFrame, object]:
-    settings = replace(
+def _tiny() -> bench.BenchSettings:
+    return replace(
         bench.BenchSettings.quick(),
         images=(bench.ImageSetting(size=16, n_grad=2, n_pert=2, blocks=4, n_samples=24),),
         repeats=1,
@@ -29,9 +28,32 @@ def tiny_bench(tmp_path_factory) -> tuple[pd.DataFrame, object]:
         train=False,
         arch_overrides={"width": 4},
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory) -> tuple[pd.DataFrame, object]:
     out = tmp_path_factory.mktemp("bench") / "bench_cpu.csv"
-    table = bench.run(device="cpu", settings=settings, out=out, threads=1, progress=False)
+    table = bench.run(device="cpu", settings=_tiny(), out=out, threads=1, progress=False)
     return table, out
+
+
+def test_quick_cli_runs_the_quick_settings(tmp_path, monkeypatch, capsys):
+    """``make bench QUICK=1`` = ``python -m xai_utils.bench --quick``: the CLI takes the quick settings
+    (shrunk here to a tiny subset) and writes the CSV it names; a bad option is refused."""
+    calls, tiny = [], _tiny()
+
+    def quick() -> bench.BenchSettings:
+        calls.append("quick")
+        return tiny
+
+    monkeypatch.setattr(bench.BenchSettings, "quick", staticmethod(quick))
+    out = tmp_path / "b.csv"
+    assert bench.main(["--quick", "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert calls == ["quick"] and "(quick)" in table.set_index("name").note["bench wall time"]
+    assert "| gradient | saliency |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["--quik"])
 
 
 def test_every_registered_method_and_score_has_a_finite_positive_ratio(tiny_bench):
