@@ -447,14 +447,7 @@ def _captum_ig(
 
     ref = call()
     t = _best_time(call, device, repeats)
-    d_abs, d_rel = _max_diff(ours, ref)
-    return {
-        "library": "captum IntegratedGradients, one batch",
-        "library_ms_per_image": 1e3 * t / len(x),
-        "speedup": t / t_ours,
-        "max_abs_diff": d_abs,
-        "max_rel_diff": d_rel,
-    }
+    return _library_columns("captum IntegratedGradients, one batch", t, t_ours, len(x), ours, ref)
 
 
 def _zennit_lrp(
@@ -470,10 +463,15 @@ def _zennit_lrp(
     with Gradient(model=model, composite=make_composite(model)) as attributor:
         ref = attributor(xg, logit_relevance(target))[1].detach()
         t = _best_time(lambda: attributor(xg, logit_relevance(target)), device, repeats)
+    return _library_columns("zennit Gradient, composite registered once", t, t_ours, len(x), ours, ref)
+
+
+def _library_columns(library: str, t: float, t_ours: float, n: int, ours: Tensor, ref: Tensor) -> dict[str, Any]:
+    """The library columns of a method's row: its call, time per image, speed-up, map differences."""
     d_abs, d_rel = _max_diff(ours, ref)
     return {
-        "library": "zennit Gradient, composite registered once",
-        "library_ms_per_image": 1e3 * t / len(x),
+        "library": library,
+        "library_ms_per_image": 1e3 * t / n,
         "speedup": t / t_ours,
         "max_abs_diff": d_abs,
         "max_rel_diff": d_rel,
@@ -679,15 +677,8 @@ def _captum_compare(
         ref = _captum_same(name, model, x, target, labels, masks, width)
         exact = _exact_fit(name, model, x, target, labels, masks, width)
         extra["exact_rel_diff"] = _max_diff(_per_feature(same, labels), exact)[1]
-    d_abs, d_rel = _max_diff(same, ref)
-    return {
-        "library": f"captum {dict(occlusion='Occlusion', lime='Lime', kernel_shap='KernelShap')[name]}, per image",
-        "library_ms_per_image": 1e3 * t_captum / n,
-        "speedup": t_captum / t_ours,
-        "max_abs_diff": d_abs,
-        "max_rel_diff": d_rel,
-        **extra,
-    }
+    library = f"captum {dict(occlusion='Occlusion', lime='Lime', kernel_shap='KernelShap')[name]}, per image"
+    return {**_library_columns(library, t_captum, t_ours, n, same, ref), **extra}
 
 
 # ---------------------------------------------------------------------------------------------- OOD
