@@ -147,7 +147,7 @@ def integrated_gradients(
     x : (N, C, H, W).  ``baseline``: "zero" (salagg), "uniform" (one seeded U[0,1) image shared by
     all inputs, disagreement), a float or a tensor broadcastable to x.  ``internal_batch_size``
     bounds the images per pass (default: :func:`best_chunk_size` of a forward+backward pass, measured
-    once per model; captum's default, all N * n_steps inputs in one pass, is 1.7-2.9x slower on 2 CPU
+    once per model; captum's default, all N * n_steps inputs in one pass, is 1.7-3.4x slower on 2 CPU
     cores and runs out of memory on a GPU at ImageNet scale).  Images are split into groups of at
     most that size, and each group's steps into passes of that size.  Returns (N, C, H, W).
     """
