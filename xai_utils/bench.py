@@ -377,31 +377,30 @@ class Floors:
     forward: dict[int, Callable[[], Any]]
     backward: dict[int, Callable[[], Any]]
 
-    def time_beside(self, fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, dict, dict]:
-        """Best time (s) of ``fn``, and the per-image forward and forward+backward times (s) of every
-        batch size, measured between its calls."""
+    def time_beside(
+        self, fn: Callable[[], Any], device: torch.device, repeats: int, forwards: int, backwards: int
+    ) -> tuple[float, float]:
+        """Best time (s) of ``fn`` and its floor (s): the least time for ``backwards``
+        forward+backward image passes plus the remaining forward-only images, each at the best
+        per-image time of a batch size no larger than the number of such images (a method that
+        scores 16 images cannot use a batch of 64).  Only those batch sizes are timed, between the
+        calls of ``fn``."""
+        parts = [(self.backward, backwards), (self.forward, max(forwards - backwards, 0))]
+        probes = [(images, _fitting(steps, images)) for steps, images in parts if images]
         t_fn = math.inf
-        fwd, fb = dict.fromkeys(self.forward, math.inf), dict.fromkeys(self.backward, math.inf)
+        best = [dict.fromkeys(steps, math.inf) for _, steps in probes]
         for _ in range(max(1, repeats)):
             t_fn = min(t_fn, _best_time(fn, device, 1))
-            for per, steps in ((fwd, self.forward), (fb, self.backward)):
+            for per, (_, steps) in zip(best, probes, strict=True):
                 for b, step in steps.items():
                     per[b] = min(per[b], _best_time(step, device, 1) / b)
-        return t_fn, fwd, fb
+        floor = sum(images * min(per.values()) for per, (images, _) in zip(best, probes, strict=True))
+        return t_fn, floor
 
-    @staticmethod
-    def floor(fwd: dict[int, float], fb: dict[int, float], forwards: int, backwards: int) -> float:
-        """Least time (s) for ``backwards`` forward+backward image passes plus the remaining
-        forward-only images, each at the best per-image time of a measured batch size no larger than
-        the number of such images (a method that scores 16 images cannot use a batch of 64)."""
 
-        def least(per: dict[int, float], images: int) -> float:
-            if not images:
-                return 0.0
-            fitting = [b for b in per if b <= images] or [min(per)]
-            return images * min(per[b] for b in fitting)
-
-        return least(fb, backwards) + least(fwd, max(forwards - backwards, 0))
+def _fitting(steps: dict[int, Callable[[], Any]], images: int) -> dict[int, Callable[[], Any]]:
+    """The passes of at most ``images`` images (the smallest one if none is that small)."""
+    return {b: f for b, f in steps.items() if b <= images} or {min(steps): steps[min(steps)]}
 
 
 # ----------------------------------------------------------------------------------------- captum
@@ -606,8 +605,7 @@ def bench_methods(
         with PeakMemory(device) as mem, counter.count():
             ours = call()
         fwd_imgs, bwd_imgs = counter.forward, counter.backward
-        t, fwd, fb = floors.time_beside(call, device, settings.repeats)
-        floor = Floors.floor(fwd, fb, fwd_imgs, bwd_imgs)
+        t, floor = floors.time_beside(call, device, settings.repeats, fwd_imgs, bwd_imgs)
         if pert:
             passes = fwd_imgs / n
             if name == "anchor":
@@ -710,8 +708,7 @@ def bench_scores(
         with PeakMemory(device) as mem, counter.count():
             call()
         fwd_imgs, bwd_imgs = counter.forward, counter.backward
-        t, fwd, fb = floors.time_beside(call, device, settings.repeats)
-        floor = Floors.floor(fwd, fb, fwd_imgs, bwd_imgs)
+        t, floor = floors.time_beside(call, device, settings.repeats, fwd_imgs, bwd_imgs)
         rows.append(
             _row(
                 device,
