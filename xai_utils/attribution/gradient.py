@@ -87,16 +87,21 @@ def _prepare(model: nn.Module, x: Tensor, target) -> tuple[Tensor, Tensor]:
     return x.detach().requires_grad_(), resolve_target(model, x, target)
 
 
-def in_groups(model: nn.Module, x: Tensor, passes: int, fn: Callable[[slice], Tensor]) -> Tensor:
-    """``fn(images)`` over slices of x's images, small enough that a method running ``passes``
-    images per input image forwards about :func:`best_chunk_size` images at once; concatenated.
+def in_groups(x: Tensor, size: int, fn: Callable[[slice], Tensor]) -> Tensor:
+    """``fn(images)`` over consecutive slices of at most ``size`` of x's images, concatenated.
 
-    captum's DeepLift family (and our GradientSHAP) stack every image x baseline (x sample) into one
-    batch; on a CPU a batch of hundreds of images is up to 2x slower per image than the best size.
-    Only for methods whose maps do not depend on the other images of the batch.  x : (N, ...).
+    captum's IG and DeepLift family (and our GradientSHAP) stack every image x step (x baseline,
+    x sample) into one batch; on a CPU a batch of hundreds of images is up to 3x slower per image than
+    the best size (:func:`group_size`).  Only for methods whose maps do not depend on the other
+    images of the batch.  x : (N, ...).
     """
-    size = max(1, best_chunk_size(model, x, backward=True) // max(1, passes))
     return torch.cat([fn(slice(i, i + size)) for i in range(0, len(x), size)])
+
+
+def group_size(model: nn.Module, x: Tensor, passes: int) -> int:
+    """Images per group for a method that runs ``passes`` images per input image: about one
+    :func:`best_chunk_size` (forward+backward) at once."""
+    return max(1, best_chunk_size(model, x, backward=True) // max(1, passes))
 
 
 def detached(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -157,16 +162,13 @@ def integrated_gradients(
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"internal_batch_size must be a positive int, got {internal_batch_size!r}")
     ig = IntegratedGradients(model)
-    parts = []
-    for i in range(0, len(x), chunk):
-        images = slice(i, i + chunk)
-        parts.append(
-            ig.attribute(
-                x[images], base[images], target=target[images], n_steps=n_steps, method=method,
-                internal_batch_size=chunk,
-            )
-        )
-    return torch.cat(parts)
+    return in_groups(
+        x,
+        chunk,
+        lambda i: ig.attribute(
+            x[i], base[i], target=target[i], n_steps=n_steps, method=method, internal_batch_size=chunk
+        ),
+    )
 
 
 @detached
@@ -208,7 +210,7 @@ def gradient_shap(
         (grad,) = torch.autograd.grad(out, point)
         return (grad.view_as(xn) * (xn - b)).mean(dim=1)
 
-    return in_groups(model, x, n_samples, group)
+    return in_groups(x, group_size(model, x, n_samples), group)
 
 
 @detached
@@ -228,7 +230,7 @@ def deeplift(
     x, target = _prepare(model, x, target)
     base = make_baselines(x, baseline, seed=seed).expand_as(x)
     dl = DeepLift(safe_model(model))
-    return in_groups(model, x, 2, lambda i: dl.attribute(x[i], base[i], target=target[i]))
+    return in_groups(x, group_size(model, x, 2), lambda i: dl.attribute(x[i], base[i], target=target[i]))
 
 
 @detached
@@ -254,7 +256,8 @@ def deeplift_shap(
         base = base.expand(2, *base.shape[1:])
     base = base.contiguous()
     dls = DeepLiftShap(safe_model(model))
-    return in_groups(model, x, 2 * len(base), lambda i: dls.attribute(x[i], base, target=target[i]))
+    size = group_size(model, x, 2 * len(base))
+    return in_groups(x, size, lambda i: dls.attribute(x[i], base, target=target[i]))
 
 
 @detached

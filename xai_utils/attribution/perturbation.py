@@ -15,6 +15,7 @@ Features: integer label maps or boolean membership stacks (see :mod:`.segmentati
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -201,7 +202,8 @@ def best_chunk_size(
             break
     # the largest size within 5% of the fastest: callers pay a per-pass overhead that a bare pass
     # does not show (captum's bookkeeping, one Python loop step per pass)
-    best = max((c for c, t in per.items() if t <= 1.05 * min(per.values())), default=candidates[0])
+    fastest = min(per.values(), default=math.inf)
+    best = max((c for c, t in per.items() if t <= 1.05 * fastest), default=candidates[0])
     per_model[key] = best
     return best
 
