@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import stats
 from skimage.metrics import structural_similarity
+from sklearn.covariance import LedoitWolf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from xai_utils import metrics
@@ -219,13 +220,17 @@ def test_pairwise_matrix():
 
 def test_mahalanobis_distance_closed_form():
     train = RNG.normal(size=(300, 4)) @ RNG.normal(size=(4, 4))
-    fit = metrics.fit_hermitry(train)
     cov = np.cov(train, rowvar=False, bias=True)  # EmpiricalCovariance: maximum likelihood
+    shrink = LedoitWolf().fit(train).shrinkage_
+    lw = (1 - shrink) * cov + shrink * np.trace(cov) / 4 * np.eye(4)  # the default: Ledoit-Wolf
     z = RNG.normal(size=(5, 4))
     diff = z - train.mean(0)
-    np.testing.assert_allclose(
-        fit.distance(z), np.sqrt(np.einsum("nd,de,ne->n", diff, np.linalg.inv(cov), diff))
-    )
+    for est, s in (("empirical", cov), ("ledoitwolf", lw)):
+        np.testing.assert_allclose(
+            metrics.fit_hermitry(train, estimator=est).distance(z),
+            np.sqrt(np.einsum("nd,de,ne->n", diff, np.linalg.inv(s), diff)),
+        )
+    assert metrics.fit_hermitry(train).estimator == "ledoitwolf"
 
 
 def test_threshold_is_the_papers_order_statistic():
@@ -246,9 +251,12 @@ def test_hermitry_ratio_separates_shifted_samples():
 
 def test_hermitry_more_dimensions_than_samples_and_errors():
     train = RNG.normal(size=(20, 50))
-    for est in ("empirical", "ledoitwolf"):
-        fit = metrics.fit_hermitry(train, RNG.normal(size=(20, 50)), estimator=est)
-        assert np.isfinite(fit.threshold) and np.all(np.isfinite(fit.distance(train)))
+    with pytest.warns(RuntimeWarning, match=r"empirical covariance.*n = 20 <= D = 50.*ledoitwolf"):
+        fit = metrics.fit_hermitry(train, RNG.normal(size=(20, 50)), estimator="empirical")
+    np.testing.assert_allclose(fit.distance(train), np.sqrt(19), rtol=1e-6)  # degenerate: all sqrt(n - 1)
+    fit = metrics.fit_hermitry(train, RNG.normal(size=(20, 50)))
+    assert np.isfinite(fit.threshold) and np.all(np.isfinite(fit.distance(train)))
+    assert np.ptp(fit.distance(train)) > 0.1
     with pytest.raises(ValueError, match="features"):
         metrics.hermitry_ratio(fit, RNG.normal(size=(3, 49)))
     with pytest.raises(ValueError, match="estimator"):

@@ -108,11 +108,18 @@ def fit_react(
 ) -> ReActFit:
     """Fit ReAct (Sun et al., arXiv:2111.12797): threshold = ``percentile`` of all ID feature values.
 
-    id_x : (N, C, H, W) ID images (or an iterable of such batches).
+    id_x : (N, C, H, W) ID images (or an iterable of such batches).  ``percentile`` is in percent,
+    (1, 100] (the paper: 90).  Values in (0, 1] raise: they are what a fraction looks like
+    (pytorch-ood takes 0.9), and 1.0 is ambiguous (1 % or all of them) while clipping at or below
+    the 1st percentile is never a useful ReAct setting.
     """
     _check_contract(model)
-    if not 0.0 < percentile <= 100.0:
-        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    if 0.0 < percentile <= 1.0:
+        raise ValueError(
+            f"percentile={percentile} looks like a fraction; ReAct takes percent in (1, 100], e.g. 90"
+        )
+    if not 1.0 < percentile <= 100.0:
+        raise ValueError(f"percentile must be percent in (1, 100], e.g. 90; got {percentile}")
     batches = id_x.split(batch_size) if isinstance(id_x, Tensor) else id_x
     feats = [model.features(b).flatten().cpu() for b in batches]
     if not feats:

@@ -7,14 +7,13 @@ folder of ``<wnid>_<name>.jpg`` (one ImageNet image per class).
 Resizing (``size=``) follows OpenOOD's test transform: resize the shorter side to ``size``
 (bilinear, antialiased: PIL's filter, as torchvision's ``Resize`` on PIL images), then centre-crop
 to ``size x size``. Grey images become 3 identical channels. A missing path raises
-``FileNotFoundError`` naming it (and the ``preset`` that expects it, when given).
+``FileNotFoundError`` naming it (and the ``preset`` that expects it, when given); a file in the
+wrong format or layout raises ``ValueError`` naming it (the checked readers are in :mod:`.files`).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import pickle
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,13 +21,26 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .. import config
+from .files import (
+    IMAGE_EXTENSIONS,  # noqa: F401 - re-exported
+    cifar_batch,
+    cifar_meta,
+    class_folders,
+    image_files,
+    read_idx,
+    read_image,
+    svhn_arrays,
+)
 from .ood import NORMALISATION, Benchmark, Split, stratified_split, sub_seed
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PathLike = str | os.PathLike
+
+#: CIFAR-10's class names in label order (airplane = 0 ... truck = 9), as in its ``batches.meta``.
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
 
 #: ImageNet-1k classes left out of the CIFAR-10 near-OOD set, as inclusive ranges of the standard
 #: class index (= position of the wnid in sorted order). Chosen by reading the 1000 class names:
@@ -71,34 +83,20 @@ def _require(path: PathLike, preset: str | None = None, what: str = "path") -> P
     return path
 
 
-def _read_image(path: Path, size: int | None) -> np.ndarray:
-    """(H, W, 3) uint8; with ``size``: shorter side resized to ``size`` (bilinear, antialiased), centre crop."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            w, h = im.size
-            scale = size / min(w, h)
-            w2, h2 = max(size, round(w * scale)), max(size, round(h * scale))
-            if (w2, h2) != (w, h):
-                im = im.resize((w2, h2), Image.BILINEAR)
-            left, top = round((w2 - size) / 2), round((h2 - size) / 2)
-            im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im)
-
-
 def _load_images(paths: Sequence[Path], size: int | None) -> torch.Tensor:
     """(N, 3, H, W) float32 in [0, 1] from image files."""
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"image {p} does not exist")
-    arrays = [_read_image(p, size) for p in paths]
+    arrays = [read_image(p, size) for p in paths]
     if not arrays:
         return torch.zeros(0, 3, size or 0, size or 0)
-    shapes = sorted({a.shape[:2] for a in arrays})
-    if len(shapes) > 1:
-        raise ValueError(
-            f"images have different sizes {shapes[:5]}{'...' if len(shapes) > 5 else ''}; pass size="
-        )
+    first = {}  # (H, W) -> first file of that size
+    for a, p in zip(arrays, paths, strict=True):
+        first.setdefault(a.shape[:2], p)
+    if len(first) > 1:
+        shown = ", ".join(f"{h}x{w} ({p})" for (h, w), p in list(first.items())[:4])
+        raise ValueError(f"images have different sizes: {shown}{'...' if len(first) > 4 else ''}; pass size=")
     return _to_float(np.stack(arrays).transpose(0, 3, 1, 2))
 
 
@@ -155,10 +153,6 @@ def openood_imglist(
     return Split(x, torch.tensor(labels, dtype=torch.int64), name or list_file.stem)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 def image_folder(
     root: PathLike,
     *,
@@ -167,19 +161,22 @@ def image_folder(
     per_class: int | None = None,
     name: str | None = None,
     preset: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Split:
     """Class folders ``root/<class>/<image>`` (ImageFolder layout: CIFAR-10 JPEGs, DTD).
 
-    Labels = index of the class folder in sorted order (``Split.classes``). ``per_class`` keeps
-    the first files of each class (sorted names); ``max_images`` then keeps that many taken
-    round-robin over the classes (balanced). Returns x (N, 3, H, W), y (N,) sorted by class, file.
+    Labels by class name (``Split.classes``): label k = ``classes[k]``, and the visible sub-folders
+    must be exactly ``classes``; without ``classes``, the visible sub-folders in sorted order.
+    Hidden (dot-prefixed) folders and files are ignored; a missing, unexpected or empty class
+    folder raises naming it.  ``per_class`` keeps the first files of each class (sorted names);
+    ``max_images`` then keeps that many taken round-robin over the classes (balanced).
+    Returns x (N, 3, H, W), y (N,) sorted by class, file.
     """
     size = _check_size(size)
     root = _require(root, preset, "image folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    files = [_image_files(root / c)[:per_class] for c in classes]
-    if not any(files):
-        raise ValueError(f"no images ({'/'.join(IMAGE_EXTENSIONS)}) in class folders under {root}")
+    folders = class_folders(root, classes)
+    classes = [c for c, _ in folders]
+    files = [fs[:per_class] for _, fs in folders]
     items = [(k, j, f) for k, fs in enumerate(files) for j, f in enumerate(fs)]
     if max_images is not None:
         items = sorted(sorted(items, key=lambda t: (t[1], t[0]))[:max_images])  # round-robin, back in order
@@ -198,8 +195,9 @@ def cifar_pickle(
 ) -> Split:
     """CIFAR-10/100 from the official python pickles (``cifar-10-batches-py`` / ``cifar-100-python``).
 
-    ``root`` is that folder or its parent. CIFAR-100 uses the fine labels. Pickles can run code:
-    load only trusted files. Returns x (N, 3, 32, 32) (or ``size``), y (N,).
+    ``root`` is that folder or its parent. CIFAR-100 uses the fine labels. Read with
+    :class:`~.files.CifarUnpickler` (numpy arrays and plain containers only, so a pickle cannot run
+    code); ``data`` must be uint8 (N, 3072), labels in range. Returns x (N, 3, 32, 32) (or ``size``), y (N,).
     """
     if which not in (10, 100):
         raise ValueError(f"which must be 10 or 100, got {which!r}")
@@ -209,44 +207,26 @@ def cifar_pickle(
         root = root / sub
     if which == 10:
         files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
-        label_key, meta_file, names_key = b"labels", "batches.meta", b"label_names"
+        label_key, meta_file, names_key = "labels", "batches.meta", "label_names"
     else:
         files = ["train" if train else "test"]
-        label_key, meta_file, names_key = b"fine_labels", "meta", b"fine_label_names"
-    data, labels = [], []
-    for f in files:
-        with open(_require(root / f, preset, f"CIFAR-{which} batch"), "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        data.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(batch[label_key])
+        label_key, meta_file, names_key = "fine_labels", "meta", "fine_label_names"
+    batches = [
+        cifar_batch(_require(root / f, preset, f"CIFAR-{which} batch"), label_key, which) for f in files
+    ]
     classes: tuple[str, ...] = ()
     if (root / meta_file).is_file():
-        with open(root / meta_file, "rb") as fh:
-            classes = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[names_key])
-    x = _resize(_to_float(np.concatenate(data)), _check_size(size))
+        classes = cifar_meta(root / meta_file, names_key, which)
+    x = _resize(_to_float(np.concatenate([d for d, _ in batches])), _check_size(size))
     name = f"cifar{which}_{'train' if train else 'test'}"
-    return Split(x, torch.tensor(labels, dtype=torch.int64), name, classes)
+    return Split(x, torch.from_numpy(np.concatenate([y for _, y in batches])), name, classes)
 
 
 def svhn_mat(path: PathLike, *, size: int | None = None, preset: str | None = None) -> Split:
     """SVHN cropped digits from ``*_32x32.mat`` (``X`` (32, 32, 3, N) uint8, ``y`` (N, 1), 10 means 0)."""
-    from scipy.io import loadmat
-
-    mat = loadmat(_require(path, preset, "SVHN .mat file"))
-    x = _resize(_to_float(np.asarray(mat["X"]).transpose(3, 2, 0, 1)), _check_size(size))
-    y = np.asarray(mat["y"]).ravel().astype(np.int64) % 10
-    return Split(x, torch.from_numpy(y), Path(path).stem)
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    magic, ndim = int.from_bytes(raw[:4], "big"), raw[3]
-    if magic >> 8 != 0x08 or ndim not in (1, 3):
-        raise ValueError(f"{path} is not an idx file of uint8 (magic {magic:#x})")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    images, labels = svhn_arrays(_require(path, preset, "SVHN .mat file"))
+    x = _resize(_to_float(images), _check_size(size))
+    return Split(x, torch.from_numpy(labels), Path(path).stem)
 
 
 def mnist_idx(
@@ -272,8 +252,8 @@ def mnist_idx(
                 return cand
         return _require(folder / f"{stem}.gz", preset, "MNIST idx file")
 
-    images = _read_idx(find(f"{prefix}-images-idx3-ubyte"))[:max_images]
-    labels = _read_idx(find(f"{prefix}-labels-idx1-ubyte"))[:max_images]
+    images = read_idx(find(f"{prefix}-images-idx3-ubyte"))[:max_images]
+    labels = read_idx(find(f"{prefix}-labels-idx1-ubyte"))[:max_images]
     if len(images) != len(labels):
         raise ValueError(f"MNIST in {folder}: {len(images)} images but {len(labels)} labels")
     x = _resize(_to_float(images[:, None]), _check_size(size))
@@ -305,7 +285,7 @@ def wnid_folder(
     """
     size = _check_size(size)
     root = _require(root, preset, "wnid folder")
-    files = [(m.group(1), m.group(2), p) for p in _image_files(root) if (m := _WNID_FILE.fullmatch(p.stem))]
+    files = [(m.group(1), m.group(2), p) for p in image_files(root) if (m := _WNID_FILE.fullmatch(p.stem))]
     if not files:
         raise ValueError(f"no <wnid>_<name> images under {root}")
     wnids = tuple(sorted({w for w, _, _ in files}))
@@ -337,15 +317,21 @@ def cifar10_ood_benchmark(
 ) -> Benchmark:
     """The real CIFAR-10 OOD benchmark from the shared data folder (``config.data_root(root)``).
 
-    ID: ``cifar10_test_jpg`` (JPEG q75), split into val (``n_val``, stratified, capped at half the
-    ID images) and test (the rest); ``id_train`` is empty. near-OOD ``imagenet_samples``: the
+    ID: ``cifar10_test_jpg`` (JPEG q75; labels by folder name, ``CIFAR10_CLASSES``), split into
+    val (``n_val``, stratified, capped at half the ID images) and test (the rest); ``id_train`` is
+    empty. near-OOD ``imagenet_samples``: the
     ImageNet samples minus ``IMAGENET_CIFAR10_OVERLAP``; far-OOD ``mnist`` and ``textures`` (DTD).
     Every image is resized to ``size`` as OpenOOD does; OOD sets (at most ``max_per_set`` images,
     seeded) are cut into val/test halves. Normalisation: ``NORMALISATION["cifar10_akamaster"]``.
     """
     root = config.data_root(root)
     cifar = image_folder(
-        root / "cifar10_test_jpg", size=size, max_images=max_per_set, name="cifar10_test", preset=preset
+        root / "cifar10_test_jpg",
+        size=size,
+        max_images=max_per_set,
+        name="cifar10_test",
+        preset=preset,
+        classes=CIFAR10_CLASSES,
     )
     val_idx, test_idx = stratified_split(
         cifar.y, min(n_val, len(cifar) // 2), seed=sub_seed(seed, "cifar10_val")

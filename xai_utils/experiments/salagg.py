@@ -238,33 +238,33 @@ def _real_runs(
     seed: int,
     device: torch.device,
 ) -> dict[str, Run]:
+    """CIFAR-10 runs, one per checkpoint name or path; all are loaded and checked before the data."""
+    from ..data.ood import NORMALISATION
     from ..data.real import cifar10_ood_benchmark
-    from ..models import real_classifier
+    from ..models.real import real_classifier, resolve_cifar_checkpoint
 
     root = config.data_root(data_root)
+    mean, std = NORMALISATION["cifar10_akamaster"]  # the benchmark's normalisation, needed before it loads
+    models: dict[str, tuple[Path, nn.Module]] = {}
+    for ckpt in checkpoints:
+        arch, path = resolve_cifar_checkpoint(ckpt, root)
+        label = str(ckpt) if arch == f"cifar_{ckpt}" else path.stem  # a name, or the file's stem
+        if label in models:
+            raise ValueError(f"checkpoints {list(checkpoints)} name the run {label!r} twice")
+        model = real_classifier(arch, path, num_classes=10, mean=mean, std=std, preset="real")
+        models[label] = (path, model)
     bench = cifar10_ood_benchmark(root, seed=seed, preset="real")
+    if (bench.mean, bench.std) != (mean, std):
+        raise ValueError(f"models built with mean/std {mean}/{std}; the data has {bench.mean}/{bench.std}")
     bench = subsample(
         bench, n_id_val=n_id_val, n_id_test=n_id_test, n_ood_val=n_ood_val, n_ood_test=n_ood_test, seed=seed
     )
-    runs = {}
-    for name in checkpoints:
-        found = sorted((root / "cifar10_resnet_checkpoints").glob(f"{name}-*.th"))
-        if not found:
-            raise FileNotFoundError(
-                f"{root / 'cifar10_resnet_checkpoints'}/{name}-*.th: expected by preset 'real'; "
-                "see data/README.md"
-            )
-        model = (
-            real_classifier(
-                f"cifar_{name}", found[0], num_classes=10, mean=bench.mean, std=bench.std, preset="real"
-            )
-            .to(device)
-            .eval()
+    return {
+        f"cifar10/{label}": Run(
+            f"cifar10/{label}", "cifar10", bench, m.to(device).eval(), label, note=f"checkpoint {path.name}"
         )
-        runs[f"cifar10/{name}"] = Run(
-            f"cifar10/{name}", "cifar10", bench, model, name, note=f"checkpoint {found[0].name}"
-        )
-    return runs
+        for label, (path, m) in models.items()
+    }
 
 
 def openood_benchmark(

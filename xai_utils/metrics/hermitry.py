@@ -5,14 +5,17 @@ conditional, as in the paper: fit on the *training* encodings of one class, take
 from the Mahalanobis distances of that class's unperturbed *validation* encodings
 (T = the n-th smallest distance, n = floor(q * I_Y), q = 0.95), and report the share of perturbed
 encodings with distance > T.  The distance is sqrt((mu - h)^T S^-1 (mu - h)) (Lee et al.,
-arXiv:1807.03888); S^-1 is the pseudo-inverse of the empirical covariance (sklearn
-``EmpiricalCovariance``), since encodings often have more dimensions than a class has images, or
-the Ledoit-Wolf shrinkage estimate.  The paper's "normalised" distances only rescale the plots;
-the ratio does not depend on a common scale.
+arXiv:1807.03888); S is the Ledoit-Wolf shrinkage estimate by default (sklearn ``LedoitWolf``),
+invertible even when encodings have more dimensions than a class has images.  The empirical
+covariance (``estimator="empirical"``) is singular then, and its pseudo-inverse ignores every
+direction the class does not vary in (with n <= D every training distance is sqrt(n - 1)): such
+a fit warns.  The paper's "normalised" distances only rescale the plots; the ratio does not
+depend on a common scale.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,8 @@ from numpy.typing import ArrayLike
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoitwolf": LedoitWolf}
+#: Largest condition number of a fitted covariance accepted without a warning.
+MAX_CONDITION = 1e10
 
 
 def _features(values: ArrayLike, name: str, dim: int | None = None) -> np.ndarray:
@@ -65,18 +70,44 @@ def order_statistic_threshold(distances: ArrayLike, q: float = 0.95) -> float:
     return float(d[max(int(np.floor(q * d.size)), 1) - 1])
 
 
+def _check_conditioning(covariance: np.ndarray, x: np.ndarray, estimator: str) -> None:
+    """Raise for a zero covariance; warn when it is singular or ill-conditioned (> ``MAX_CONDITION``)."""
+    eig = np.linalg.eigvalsh(covariance)
+    if eig[-1] <= 0:
+        raise ValueError("train_features are identical (zero covariance): no distance can be measured")
+    cond = eig[-1] / eig[0] if eig[0] > 0 else np.inf
+    if cond <= MAX_CONDITION:
+        return
+    n, d = x.shape
+    constant = np.flatnonzero(np.ptp(x, axis=0) == 0)
+    why = [f"n = {n} <= D = {d}"] if n <= d else []
+    if constant.size:
+        why.append(f"{constant.size} zero-variance features, e.g. {constant[:5].tolist()}")
+    fix = "; use estimator='ledoitwolf'" if estimator != "ledoitwolf" else ""
+    warnings.warn(
+        f"the {estimator} covariance of train_features is singular or ill-conditioned (condition "
+        f"number {cond:.3g}{': ' + ', '.join(why) if why else ''}); its pseudo-inverse ignores "
+        f"directions the class does not vary in, so encodings far away along them can look typical{fix}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def fit_hermitry(
     train_features: ArrayLike,
     val_features: ArrayLike | None = None,
     *,
     q: float = 0.95,
-    estimator: str = "empirical",
+    estimator: str = "ledoitwolf",
 ) -> HermitryFit:
     """Fit a class's encoding distribution and its hermitry threshold.
 
     train_features : (I_X, D) training encodings of one class; val_features : (I_Y, D) unperturbed
     validation encodings of the same class (the paper's threshold source; when None the training
-    distances are used, which gives a smaller, optimistic T).  estimator : "empirical" | "ledoitwolf".
+    distances are used, which gives a smaller, optimistic T).  estimator : "ledoitwolf" (default,
+    shrinkage: well-conditioned) | "empirical" (maximum likelihood; pseudo-inverted, so a singular
+    or ill-conditioned estimate, e.g. I_X <= D or a constant feature, warns).  Identical training
+    encodings raise.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; known: {sorted(ESTIMATORS)}")
@@ -84,6 +115,7 @@ def fit_hermitry(
     if len(x) < 2:
         raise ValueError("need at least 2 training encodings to estimate a covariance")
     cov = ESTIMATORS[estimator]().fit(x)
+    _check_conditioning(cov.covariance_, x, estimator)
     location, precision = cov.location_, cov.get_precision()
     ref = x if val_features is None else _features(val_features, "val_features", x.shape[1])
     threshold = order_statistic_threshold(_distance(location, precision, ref), q)

@@ -11,6 +11,9 @@
   with ``weights=None`` inside :class:`TorchvisionClassifier` (the torchvision net is ``.net``;
   torchvision state dicts load into it unchanged).
 
+Checkpoint files are read by :mod:`.checkpoints` (tensors only, finite); its
+``resolve_cifar_checkpoint`` (name or path -> architecture and file) is re-exported here.
+
 LRP note: the two CIFAR ResNets use :class:`ShortcutBlock`, not torchvision's ``BasicBlock``, so
 zennit's ``ResNetCanonizer`` does not see their residual sum ``out + shortcut(x)``; a canonizer for
 ``ShortcutBlock`` is needed (its forward is spelled out in the class docstring).
@@ -20,15 +23,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
+from .checkpoints import read_state_dict, resolve_cifar_checkpoint  # noqa: F401 - re-exported
 from .small import Classifier, Normalize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -302,55 +304,23 @@ def torchvision_classifier(
     return wrapper(net, _or(mean, IMAGENET_MEAN), _or(std, IMAGENET_STD))
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, Tensor]:
-    while isinstance(obj, dict) and not any(isinstance(v, Tensor) for v in obj.values()):
-        inner = next((obj[k] for k in ("state_dict", "model_state_dict", "model", "net") if k in obj), None)
-        if inner is None:
-            raise ValueError(f"{path} holds no state dict (top-level keys: {sorted(map(str, obj))[:8]})")
-        obj = inner
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f"{path} is not a state dict of tensors (found {type(obj).__name__})")
-    out = OrderedDict((_strip_module(k), v) for k, v in obj.items())
-    meta = getattr(obj, "_metadata", None)  # per-module versions (BatchNorm, MnasNet read them)
-    if meta is not None:
-        out._metadata = OrderedDict((_strip_module(k), v) for k, v in meta.items())  # type: ignore[attr-defined]
-    return out
-
-
-def _strip_module(key: str) -> str:
-    """``module.a.b`` -> ``a.b`` (DataParallel prefix, repeated); ``module`` -> ``""``."""
-    while key == "module" or key.startswith("module."):
-        key = key[len("module.") :]
-    return key
-
-
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, preset: str | None = None) -> nn.Module:
     """Load a local checkpoint into ``model`` strictly (in place) and return the model.
 
-    Reads with ``torch.load(weights_only=True, map_location="cpu")``, unwraps ``state_dict`` /
-    ``model`` / ``net`` entries and strips ``module.`` prefixes.  For a
+    Reads with :func:`~.checkpoints.read_state_dict` (``torch.load(weights_only=True)``, unwraps
+    ``state_dict`` / ``model`` / ``net`` entries, strips ``module.`` prefixes).  For a
     :class:`TorchvisionClassifier`, a plain torchvision state dict goes into ``model.net``.
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist (the message names it and ``preset``).
+    FileNotFoundError, IsADirectoryError
+        ``path`` does not exist (the message names it and ``preset``) or is a folder.
     ValueError
-        Not a readable checkpoint, or keys/shapes that do not match (first keys and counts).
+        Not a checkpoint of plain tensors, a NaN/inf tensor (named), or keys/shapes that do not
+        match (first keys and counts).
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        where = f" (preset {preset!r})" if preset else ""
-        raise FileNotFoundError(
-            f"checkpoint {path} not found{where}; see data/README.md for where checkpoints go"
-        )
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise ValueError(
-            f"{path} is not a readable torch checkpoint ({type(err).__name__}: {err})"[:600]
-        ) from err
-    state = _unwrap(raw, path)
+    state = read_state_dict(path, preset=preset)
     target = model
     if isinstance(model, TorchvisionClassifier) and not any(k.startswith("net.") for k in state):
         target = model.net
