@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 
@@ -74,3 +77,56 @@ def test_failed_build_leaves_no_entry_and_atomic_save_cleans_up(tmp_path):
     with pytest.raises(TypeError):
         cache.atomic_save(Unpicklable(), tmp_path / "m" / "z.pt")
     assert list((tmp_path / "m").iterdir()) == []
+
+
+def test_code_version_covers_the_import_closure():
+    """The modules the old hand-kept list of the salagg map cache missed are in its key now."""
+    from xai_utils.experiments import salagg
+
+    modules = cache.code_modules([salagg])
+    for missed in ("xai_utils.attribution.segmentation", "xai_utils.attribution.postprocess",
+                   "xai_utils.models.safe"):
+        assert missed in modules
+    assert "xai_utils.bench" not in modules  # not imported by the chapter: its edits keep the cache
+    assert cache.code_modules([salagg.compute_scores]) == modules  # a function counts as its module
+
+
+@pytest.mark.parametrize("dependency", ["xai_utils.attribution.segmentation", "xai_utils.models.safe",
+                                        "xai_utils.metrics.stats"])
+def test_editing_a_dependency_is_a_cache_miss(tmp_path, monkeypatch, dependency):
+    from xai_utils.experiments import salagg
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return len(calls)
+
+    assert cache.load_or_build("m", {"x": 1}, build, code=[salagg], root=tmp_path) == 1
+    assert cache.load_or_build("m", {"x": 1}, build, code=[salagg], root=tmp_path) == 1
+    source = cache.inspect.getsource
+
+    def edited(obj):
+        text = source(obj)
+        return text + "\n# edited\n" if getattr(obj, "__name__", "") == dependency else text
+
+    monkeypatch.setattr(cache.inspect, "getsource", edited)
+    assert cache.load_or_build("m", {"x": 1}, build, code=[salagg], root=tmp_path) == 2
+
+
+def test_a_directory_in_place_of_an_entry_is_rebuilt(tmp_path):
+    path = cache.entry_path("m", cache.key({"d": 1}), tmp_path)
+    (path / "inner").mkdir(parents=True)
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert cache.load_or_build("m", {"d": 1}, lambda: 5, root=tmp_path) == 5
+    assert path.is_file() and cache.load_or_build("m", {"d": 1}, lambda: 6, root=tmp_path) == 5
+
+
+def test_entries_honour_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cache.load_or_build("m", {"u": 1}, lambda: 1, root=tmp_path)
+    finally:
+        os.umask(old)
+    path = cache.entry_path("m", cache.key({"u": 1}), tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -1,17 +1,25 @@
 """Content-addressed cache under ``data/cache``: key = hash(config, source code of the code it depends on).
 
-Entries are written atomically (temporary file + ``os.replace``) and read with
-``torch.load(weights_only=True)``; an unreadable or mismatching entry is reported, deleted and
-rebuilt instead of crashing the notebook.  Payloads are what ``weights_only`` accepts: tensors,
-numbers, strings and nested dicts/lists of them (e.g. a model's state dict plus its metrics).
+The code part of a key is the source of every ``xai_utils`` module in the import closure of the
+modules or functions named (imports read from the source, so imports inside functions count): an
+edit to any module a result depends on is a cache miss, with no hand-kept list to forget one.
+Entries are written atomically (temporary file + ``os.replace``, permissions from the umask) and
+read with ``torch.load(weights_only=True)``; an unreadable or mismatching entry (a directory in
+its place included) is reported, removed and rebuilt instead of crashing the notebook.  Payloads
+are what ``weights_only`` accepts: tensors, numbers, strings and nested dicts/lists of them.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import importlib
+import importlib.util
 import inspect
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -23,14 +31,66 @@ import torch
 
 from . import config as _config
 
-FORMAT = 1
+FORMAT = 2
+PACKAGE = __name__.rpartition(".")[0]
+
+
+def _imported(module: ModuleType) -> set[str]:
+    """Names of the package's modules that ``module``'s source imports (anywhere in the file)."""
+    out: set[str] = set()
+    tree = ast.parse(inspect.getsource(module))
+    package = module.__name__ if hasattr(module, "__path__") else module.__name__.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                if node.level else node.module or ""
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)  # ``from . import cache`` names a module
+    return {n for n in out if n == PACKAGE or n.startswith(PACKAGE + ".")}
+
+
+@functools.cache
+def _closure(name: str) -> frozenset[str]:
+    """``name`` and every package module reachable from it by imports (parents included)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        try:
+            module = importlib.import_module(current)
+        except ModuleNotFoundError:  # ``from .pkg import function``: not a module
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(_imported(module) - seen)
+    return frozenset(seen)
+
+
+def code_modules(code: Iterable[ModuleType | Callable | str]) -> list[str]:
+    """Sorted names of the package modules whose source a result computed by ``code`` depends on."""
+    names: set[str] = set()
+    for item in code:
+        if not isinstance(item, str):
+            module = item if isinstance(item, ModuleType) else inspect.getmodule(item)
+            names |= _closure(module.__name__)
+    return sorted(names)
 
 
 def code_version(code: Iterable[ModuleType | Callable | str]) -> str:
-    """sha256 over the source text of modules/functions (or literal strings) a cached result depends on."""
+    """sha256 over the source of the import closure of the modules/functions in ``code`` (a function
+    counts as its whole module), plus any literal strings."""
+    code = list(code)
     h = hashlib.sha256()
+    for name in code_modules(code):
+        h.update(name.encode() + b"\0" + inspect.getsource(importlib.import_module(name)).encode())
     for item in code:
-        h.update((item if isinstance(item, str) else inspect.getsource(item)).encode())
+        if isinstance(item, str):
+            h.update(item.encode())
     return h.hexdigest()
 
 
@@ -44,17 +104,35 @@ def entry_path(kind: str, k: str, root: Path | None = None) -> Path:
     return Path(root or _config.CACHE_DIR) / kind / f"{k}.pt"
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: readers never see half a file."""
+def umask() -> int:
+    """The process's umask (read without changing it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Readers never see half a file; a failed write leaves ``path`` as it was.  The file gets the
+    permissions a plain ``open`` would give (0666 less the umask), not ``mkstemp``'s 0600.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def safe_load(path: Path) -> Any:
@@ -77,7 +155,7 @@ def load_or_build(
     code = list(code)
     k = key(config, code)
     path = entry_path(kind, k, root)
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
             stored = safe_load(path)
             if not isinstance(stored, dict) or stored.get("key") != k:
@@ -85,7 +163,10 @@ def load_or_build(
             return stored["payload"]
         except Exception as err:  # noqa: BLE001 - any unreadable entry is rebuilt
             warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); rebuilding it", stacklevel=2)
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
     payload = build()
     atomic_save({"key": k, "kind": kind, "config": json.dumps(dict(config), sort_keys=True, default=str),
                  "payload": payload}, path)
