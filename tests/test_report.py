@@ -61,13 +61,13 @@ def test_compare_puts_paper_and_ours_side_by_side(tmp_path, monkeypatch):
     doc = json.loads(json.dumps(GOOD))
     doc["numbers"]["t1.gbp"] = {"value": None, "ref": "Table 1", "what": "GBP AUROC", "note": "unreadable"}
     _write(tmp_path, monkeypatch, yaml.safe_dump(doc))
-    table = report.compare("salagg", {"t1.mls": 0.8, "t1.gbp": 0.7})
+    table = report.compare("salagg", {"t1.mls": 0.8, "t1.gbp": 0.7}, kind="auroc%")
     assert list(table.columns) == ["reference", "quantity", "paper", "ours", "ours - paper"]
     assert table.loc["t1.mls", "ours - paper"] == pytest.approx(-0.1)
     assert table.loc["t1.gbp", "paper"] != table.loc["t1.gbp", "paper"]  # NaN, with the note shown
     assert "unreadable" in table.loc["t1.gbp", "quantity"]
     with pytest.raises(KeyError, match="t1.nope"):
-        report.compare("salagg", {"t1.nope": 1.0})
+        report.compare("salagg", {"t1.nope": 1.0}, kind="auroc%")
 
 
 @pytest.fixture
@@ -79,17 +79,19 @@ def chapter_params(monkeypatch):
 
 
 def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params):
-    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path)
+    monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path))
     report.start("salagg", {"preset": "offline", "seed": 0, "unrelated": 1} | {"device": "cpu"})
     report.section("one")
     v = report.claim("GBP-Norm beats MLS on far-OOD", paper=0.91, ours=0.85, holds=False, ref="Table 1")
     assert v.mark == "does not hold" and "0.850" in repr(v) and "❌" in v._repr_markdown_()
-    report.record("auroc", 0.5)
+    report.record("auroc", 0.5, "auroc%")
+    with pytest.raises(ValueError, match="unknown kind 'percent'"):
+        report.record("x", 1.0, "percent")
     report.finish()
     printed = capsys.readouterr().out
     assert "git commit:" in printed and "wall time:" in printed and "one " in printed
     doc = json.loads((tmp_path / "salagg.json").read_text())
-    assert doc["numbers"] == {"auroc": 0.5} and doc["claims"][0]["holds"] is False
+    assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"}} and doc["claims"][0]["holds"] is False
     assert doc["params"] == {"preset": "offline", "seed": 0, "device": "cpu"}  # only declared parameters
     table = report.overview(tmp_path)
     assert table.loc[0, "holds?"] == "no" and table.loc[0, "paper"] == "salagg"
@@ -97,8 +99,18 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
 
 
 def test_smoke_runs_write_no_results(tmp_path, monkeypatch, chapter_params):
-    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path)
+    monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path))
     report.start("salagg", {"preset": "smoke"})
     report.finish()
     assert not list(tmp_path.iterdir())
     assert isinstance(report.overview_summary(report.overview(tmp_path)), str)
+
+
+def test_without_a_results_folder_nothing_is_written(tmp_path, monkeypatch, chapter_params):
+    """A bare nbval or papermill run (no XAI_RESULTS_DIR) leaves the committed book/results alone."""
+    monkeypatch.delenv(report.RESULTS_ENV, raising=False)
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path)
+    report.start("salagg", {"preset": "offline"})
+    report.record("auroc", 0.5, "auroc%")
+    report.finish()
+    assert not list(tmp_path.iterdir())

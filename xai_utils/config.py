@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,27 @@ PAPER_NUMBERS_DIR = REPO_ROOT / "data" / "paper_numbers"
 BOOK_DIR = REPO_ROOT / "book"
 RESULTS_DIR = BOOK_DIR / "results"
 DATA_ROOT_ENV = "XAI_DATA_ROOT"
+#: What the book's runs write (executed notebooks, their results): changes there do not make a tree dirty.
+GENERATED = ("book/*.ipynb", "book/*/*.ipynb", "book/results")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, text=True, capture_output=True, check=True).stdout
+
+
+def git_dirty() -> list[str]:
+    """Tracked files with uncommitted changes, outside the generated outputs (:data:`GENERATED`)."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  *(f":(exclude,glob){p}" for p in GENERATED))
+    return [line[3:] for line in status.splitlines() if line.strip()]
+
+
+def git_commit() -> str:
+    """Short commit of the repository, with ``-dirty`` when :func:`git_dirty`; "unknown" outside git."""
+    try:
+        return _git("rev-parse", "--short=12", "HEAD").strip() + ("-dirty" if git_dirty() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def data_root(path: str | os.PathLike | None = None) -> Path:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
-import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from . import config
+from .cache import atomic_write
 
 PAPERS = ("salagg", "s_and_i", "hermitry", "disagreement", "synthetic_cells")
 PACKAGES = ("torch", "torchvision", "captum", "zennit", "numpy", "scipy", "scikit-learn", "scikit-image",
@@ -90,11 +91,13 @@ def paper_numbers(paper: str) -> pd.DataFrame:
     return frame.reindex(columns=["value", "ref", "what", "note"])
 
 
-def compare(paper: str, ours: Mapping[str, float], *, decimals: int = 3) -> pd.DataFrame:
+def compare(paper: str, ours: Mapping[str, float], *, kind: str | Mapping[str, str],
+            decimals: int = 3) -> pd.DataFrame:
     """Paper-vs-ours table for the ids in ``ours`` (each must exist in the paper's numbers).
 
     Columns: reference, quantity, paper, ours, ours - paper.  A paper number that is null (unreadable)
-    shows as NaN with its note in the quantity column.
+    shows as NaN with its note in the quantity column.  Each of ours is also recorded (:func:`record`)
+    under its id with ``kind`` (one of :data:`TOLERANCES`, or a mapping id -> kind).
     """
     numbers = paper_numbers(paper)
     unknown = sorted(set(ours) - set(numbers.index))
@@ -102,6 +105,7 @@ def compare(paper: str, ours: Mapping[str, float], *, decimals: int = 3) -> pd.D
         raise KeyError(f"{paper}: ids not in data/paper_numbers/{paper}.yaml: {unknown}")
     rows = []
     for key, value in ours.items():
+        record(key, value, kind if isinstance(kind, str) else kind[key])
         entry = numbers.loc[key]
         what = entry["what"] if pd.isna(entry["note"]) else f"{entry['what']} ({entry['note']})"
         paper_value = float("nan") if pd.isna(entry["value"]) else float(entry["value"])
@@ -143,7 +147,7 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
     sections: list[tuple[str, float]] = field(default_factory=list)
     claims: list[Verdict] = field(default_factory=list)
-    numbers: dict[str, float] = field(default_factory=dict)
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _RUN = _Run()
@@ -160,9 +164,27 @@ def claim(text: str, *, paper: Any, ours: Any, holds: bool | None, ref: str = ""
     return verdict
 
 
-def record(name: str, value: float) -> float:
-    """Record one named number of ours for ``book/results/<paper>.json``; returns it."""
-    _RUN.numbers[name] = float(value)
+#: How far a recomputed number may lie from the committed one (absolute, in the number's unit) before
+#: the results regression (``tests/test_results.py``) fails.  With the shipped weights a number moves
+#: only by the float rounding of another CPU (about 1e-6 relative); these bounds are what a reader
+#: could not tell apart at the claim's precision, so anything beyond them is a real change.
+TOLERANCES: dict[str, float] = {
+    "auroc%": 0.5,         # AUROC, FPR and other rates in percent points
+    "accuracy%": 1.0,      # classification accuracy in percent points
+    "fraction": 0.01,      # accuracies, precision, recall, FPR as fractions in [0, 1]
+    "correlation": 0.02,   # Pearson / Spearman coefficients, SSIM
+    "count": 0.0,          # counts of images, methods, significant tests: exact
+    "setting": 1e-9,       # protocol constants and thresholds computed from them: exact up to rounding
+    "float_error": 1e-5,   # quantities that are zero up to float rounding (an identity's residual)
+}
+
+
+def record(name: str, value: float, kind: str) -> float:
+    """Record one named number of ours for ``book/results/<paper>.json`` with its kind (a key of
+    :data:`TOLERANCES`, which says how much it may move before the results regression fails); returns it."""
+    if kind not in TOLERANCES:
+        raise ValueError(f"record({name!r}): unknown kind {kind!r}; known: {sorted(TOLERANCES)}")
+    _RUN.numbers[name] = {"value": float(value), "kind": kind}
     return float(value)
 
 
@@ -198,17 +220,6 @@ def section(name: str) -> None:
     _RUN.sections.append((name, time.perf_counter()))
 
 
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=config.REPO_ROOT, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.REPO_ROOT,
-                               text=True, capture_output=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _versions(names: Iterable[str]) -> str:
     out = []
     for name in names:
@@ -219,13 +230,20 @@ def _versions(names: Iterable[str]) -> str:
     return ", ".join(out)
 
 
-def results_path(paper: str, preset: str) -> Path:
+#: Folder a run writes its results JSON to; set by the runner (``book/results`` for the book's own
+#: notebooks, the output's folder for ``--out``) and by ``make test`` (a scratch folder).  Unset (plain
+#: papermill, Jupyter, a bare nbval run): no results file is written, so the committed ones stay as they are.
+RESULTS_ENV = "XAI_RESULTS_DIR"
+
+
+def results_path(paper: str, preset: str, results_dir: Path | None = None) -> Path:
     suffix = "" if preset == "offline" else f".{preset}"
-    return config.RESULTS_DIR / f"{paper}{suffix}.json"
+    return Path(results_dir or config.RESULTS_DIR) / f"{paper}{suffix}.json"
 
 
 def finish() -> None:
-    """Print provenance (versions, device, parameters, commit, wall times) and write the results JSON.
+    """Print provenance (versions, device, parameters, commit, wall times) and write the results JSON
+    to ``$XAI_RESULTS_DIR`` (see :data:`RESULTS_ENV`).
 
     Only the five papers' chapters write results, and smoke runs write none (they are for tests).
     """
@@ -244,19 +262,48 @@ def finish() -> None:
         + f"    torch threads: {torch.get_num_threads()}",
         f"python {platform.python_version()} on {platform.machine()}",
         f"packages: {_versions(PACKAGES)}",
-        f"git commit: {git_commit()}",
+        f"git commit: {config.git_commit()}",
         f"wall time: {end - _RUN.started:.1f} s in all; " + "; ".join(times),
     ]
     print("Provenance\n  " + "\n  ".join(lines))
-    if preset == "smoke" or _RUN.paper not in PAPERS:
+    results_dir = os.environ.get(RESULTS_ENV)
+    if preset == "smoke" or _RUN.paper not in PAPERS or not results_dir:
         return
-    path = results_path(_RUN.paper, preset)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"paper": _RUN.paper, "preset": preset, "params": params, "numbers": _RUN.numbers,
            "claims": [asdict(v) for v in _RUN.claims]}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+    text = json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n"
+    atomic_write(results_path(_RUN.paper, preset, Path(results_dir)), lambda f: f.write(text.encode()))
+
+
+def results_diff(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
+    """What a recomputed results document changes against the committed one, one line per problem.
+
+    Every committed number must be recomputed within the tolerance of its kind (:data:`TOLERANCES`,
+    read from this code, so a tolerance has one source) and every claim must get the same verdict.
+    """
+    problems = []
+    old_numbers, new_numbers = committed.get("numbers", {}), fresh.get("numbers", {})
+    for name, old in old_numbers.items():
+        new = new_numbers.get(name)
+        if new is None:
+            problems.append(f"number {name!r}: committed {old['value']!r}, not recomputed")
+            continue
+        tol = TOLERANCES[old["kind"]]
+        if new["kind"] != old["kind"] or not abs(new["value"] - old["value"]) <= tol:
+            problems.append(f"number {name!r} ({old['kind']}, tolerance {tol:g}): committed {old['value']!r}, "
+                            f"now {new['value']!r} ({new['kind']})")
+    problems += [f"number {name!r}: new, not in the committed results" for name in sorted(set(new_numbers) - set(old_numbers))]
+    old_claims = {c["claim"]: c for c in committed.get("claims", [])}
+    new_claims = {c["claim"]: c for c in fresh.get("claims", [])}
+    for text, old in old_claims.items():
+        new = new_claims.get(text)
+        if new is None:
+            problems.append(f"claim {text!r}: committed verdict {old['holds']!r}, not checked now")
+        elif new["holds"] != old["holds"]:
+            problems.append(f"claim {text!r}: verdict changed from {old['holds']!r} (ours {old['ours']}) "
+                            f"to {new['holds']!r} (ours {new['ours']})")
+    problems += [f"claim {text!r}: new, not in the committed results" for text in new_claims if text not in old_claims]
+    return problems
 
 
 def overview(results_dir: Path | None = None) -> pd.DataFrame:
