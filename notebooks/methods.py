@@ -36,6 +36,7 @@ epochs = 8
 width = 16
 methods = []
 gallery_rows = [0, 1, 2, 3, 4, 5]
+retrain = False
 
 # %%
 from xai_utils import config, data, models, report
@@ -54,7 +55,7 @@ report.section("model")
 bench = data.offline_benchmark(size=size, n_train=n_train, n_val=n_val, seed=seed)
 data_key = dict(generator="offline_benchmark", size=size, n_train=n_train, n_val=n_val, seed=seed)
 model = models.benchmark_classifier(bench, data_key, width=width, epochs=epochs, seed=seed, device=dev,
-                                   progress=False, depth=8).model.eval()
+                                   progress=False, depth=8, retrain=retrain).model.eval()
 cells = ex.gallery_cells(size, seed)
 x = cells.x.to(dev)
 predicted = model(x).argmax(1).cpu()

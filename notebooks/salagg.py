@@ -65,6 +65,7 @@ n_boot = 10
 batch_size = 64
 chunk_size = 64
 use_cache = True
+retrain = False
 
 # %%
 from xai_utils import config, report
@@ -102,6 +103,7 @@ runs = salagg.make_runs(
     checkpoints=checkpoints,
     benchmarks=benchmarks,
     model_seeds=model_seeds,
+    retrain=retrain,
 )
 salagg.accuracy_table(runs)
 

@@ -62,6 +62,7 @@ attr_batch = 64
 gallery_classes = [3, 1, 8]
 fig5_family = "vgg"
 progress = False
+retrain = False
 
 # %%
 from IPython.display import display
@@ -94,7 +95,8 @@ fig = sc.plot_cells(sc.figure2_cells(size=next(iter(families.values()))["image_s
 
 # %%
 report.compare("synthetic_cells", sc.protocol_numbers(splits, n_branches=n_branches, target_acc=target_acc,
-                                                      val_every=val_every, weight_decay=weight_decay))
+                                                      val_every=val_every, weight_decay=weight_decay),
+               kind="setting")
 
 # %% [markdown]
 # ## Training: base models and five branches (Table I)
@@ -118,7 +120,8 @@ report.compare("synthetic_cells", sc.protocol_numbers(splits, n_branches=n_branc
 # %%
 report.section("training")
 fams = sc.train_families(families, splits, n_branches=n_branches, target_acc=target_acc, val_every=val_every,
-                         weight_decay=weight_decay, seed=seed, device=dev, progress=progress)
+                         weight_decay=weight_decay, seed=seed, device=dev, progress=progress,
+                         retrain=retrain)
 ev = sc.evaluate(fams, splits, methods=methods, method_params=method_params, batch_size=attr_batch,
                  device=dev, progress=progress)
 sc.table1(fams, ev.accuracy, report.paper_numbers("synthetic_cells"))
@@ -132,7 +135,7 @@ sc.table1(fams, ev.accuracy, report.paper_numbers("synthetic_cells"))
 sc.branch_table(ev.accuracy)
 
 # %%
-report.compare("synthetic_cells", sc.accuracy_numbers(ev))
+report.compare("synthetic_cells", sc.accuracy_numbers(ev), kind="fraction")
 
 # %%
 chk = sc.checks(ev)
@@ -301,9 +304,9 @@ report.claim("Heatmaps are sparsest for ResNet, then VGG, then AlexNet", paper="
 
 # %%
 head = sc.headline(ev)
-report.record("synthetic_cells.recall_avg", head["recall_avg"].mean())
-report.record("synthetic_cells.precision_avg", head["precision_avg"].mean())
-report.record("synthetic_cells.test_acc", head["test_acc"].mean())
+report.record("synthetic_cells.recall_avg", head["recall_avg"].mean(), "fraction")
+report.record("synthetic_cells.precision_avg", head["precision_avg"].mean(), "fraction")
+report.record("synthetic_cells.test_acc", head["test_acc"].mean(), "fraction")
 head
 
 # %% [markdown]

@@ -357,7 +357,7 @@ def test_protocol_numbers_match_the_paper_where_the_paper_fixes_them(tiny_splits
     ours = sc.protocol_numbers(
         {"a": tiny_splits}, n_branches=5, target_acc=0.96, val_every=4, weight_decay=1e-5
     )
-    table = report.compare("synthetic_cells", ours)
+    table = report.compare("synthetic_cells", ours, kind="setting")
     fixed = [k for k in ours if k.startswith(("fiveband.", "train."))]
     np.testing.assert_allclose(table.loc[fixed, "ours - paper"], 0.0, atol=1e-9)
 

@@ -197,6 +197,7 @@ def _offline_runs(
     seed: int,
     device: torch.device,
     progress: bool,
+    retrain: bool,
 ) -> dict[str, Run]:
     from ..models import benchmark_classifier
 
@@ -219,7 +220,7 @@ def _offline_runs(
         extra = dict(depth=8) if arch == "small_resnet" else dict(image_size=size) if arch == "small_vgg" else {}
         data_key = dict(generator="offline_benchmark", size=size, n_train=n_tr, n_val=n_val, seed=seed)
         res = benchmark_classifier(bench, data_key, arch=arch, width=width, epochs=epochs, seed=seed,
-                                   device=device, progress=progress, **extra)
+                                   device=device, progress=progress, retrain=retrain, **extra)
         key = "cifar10" if size <= 32 else "imagenet200"
         runs[bench.name] = Run(
             bench.name, key, bench, res.model.eval(), f"{arch} (width {width})", note=f"stand-in for {key}"
@@ -383,10 +384,11 @@ def make_runs(
     benchmarks: Sequence[str] = ("cifar10",),
     model_seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
+    retrain: bool = False,
 ) -> dict[str, Run]:
     """The runs of a preset: ``offline``/``smoke`` (cell benchmarks of the given ``sizes``, classifiers
-    ``archs`` trained here and cached), ``real`` (CIFAR-10 JPEGs + the ResNet ``checkpoints``), ``full``
-    (OpenOOD v1.5 layout + OpenOOD checkpoints of ``model_seeds``).  Every evaluation split holds at most
+    ``archs``: shipped weights, or with ``retrain`` trained here and cached), ``real`` (CIFAR-10 JPEGs +
+    the ResNet ``checkpoints``), ``full`` (OpenOOD v1.5 layout + OpenOOD checkpoints of ``model_seeds``).  Every evaluation split holds at most
     the given numbers of images.  Returns run name -> :class:`Run`."""
     device = config.resolve_device(device)
     sizes_kw = dict(
@@ -406,6 +408,7 @@ def make_runs(
             seed=seed,
             device=device,
             progress=progress,
+            retrain=retrain,
         )
     if preset == "real":
         return _real_runs(data_root=data_root, checkpoints=checkpoints, device=device, **sizes_kw)
@@ -538,7 +541,6 @@ def _split_saliency(
         return {}
     if not use_cache:
         return saliency_aggregates(model, x, specs, aggregates, batch_size=batch_size)
-    from .. import attribution
 
     cfg = {
         "model": _digest(model.state_dict()),
@@ -546,19 +548,11 @@ def _split_saliency(
         "specs": {k: list(v) for k, v in specs.items()},
         "aggregates": list(aggregates),
     }
-    code = [
-        sys.modules[__name__].saliency_aggregates,
-        _aggregate,
-        *ood.AGGREGATES.values(),
-        attribution.perturbation,
-        attribution.gradient,
-        attribution.cam,
-    ]
-    return cache.load_or_build(
+    return cache.load_or_build(  # key: this module's import closure (attribution, ood, ... included)
         "salagg_scores",
         cfg,
         lambda: saliency_aggregates(model, x, specs, aggregates, batch_size=batch_size),
-        code=code,
+        code=[sys.modules[__name__]],
     )
 
 
@@ -883,7 +877,8 @@ def compare_table1(t1: pd.DataFrame) -> pd.DataFrame:
         for group in ("near", "far"):
             stars = t.xs(group, level="group")["stars"]
             ours[f"table1.{key}.{group}.n_significant"] = float((stars != "").sum())
-        frames[run] = report.compare("salagg", ours, decimals=2)
+        kinds = {k: "count" if k.endswith(".n_significant") else "auroc%" for k in ours}
+        frames[run] = report.compare("salagg", ours, kind=kinds, decimals=2)
     return pd.concat(frames, names=["run"])
 
 
@@ -905,11 +900,11 @@ def compare_baselines(scores: Mapping[str, Scores], grid_all: pd.DataFrame) -> p
             if (s.paper_key, g) in figs
         }
         if ours:
-            frames[run] = report.compare("salagg", ours, decimals=2)
+            frames[run] = report.compare("salagg", ours, kind="auroc%", decimals=2)
     overall = {"fig1.mls": base[("mls", "all")].mean(), "fig1.msp": base[("msp", "all")].mean()}
     if "GradCAM" in grid_all.index and "norm" in grid_all.columns:
         overall["fig1.best.gradcam_norm"] = grid_all.loc["GradCAM", "norm"]
-    frames["all runs"] = report.compare("salagg", overall, decimals=2)
+    frames["all runs"] = report.compare("salagg", overall, kind="auroc%", decimals=2)
     return pd.concat(frames, names=["run"])
 
 
@@ -1244,4 +1239,5 @@ def summary(
     }
     if "GBP-norm" in far.index.get_level_values("method"):
         out["table1.far.gbp_norm"] = float(far.xs("GBP-norm", level="method")["auroc"].mean())
-    return {k: round(report.record(k, v), 6) for k, v in out.items()}
+    return {k: round(report.record(k, v, "float_error" if k.startswith("theorem.") else "auroc%"), 6)
+            for k, v in out.items()}

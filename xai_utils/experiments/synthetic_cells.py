@@ -17,6 +17,7 @@ variants, plus an ``abs`` variant (|h| after channel adjustment, the paper's Fig
 from __future__ import annotations
 
 import inspect
+import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -32,12 +33,11 @@ from torch import Tensor, nn
 
 from .. import cache
 from .. import config as _config
-from ..attribution import cam as _attr_cam
-from ..attribution import gradient as _attr_gradient
 from ..data.cells import BACKGROUND_NAMES, CLASS_NAMES, Cells, make_cells
 from ..metrics import fiveband
 from ..models import real as _real
 from ..models import small as _small
+from ..models import store as _store
 from ..models import train as _train
 
 PAPER = "synthetic_cells"
@@ -334,8 +334,10 @@ def train_family(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    retrain: bool = False,
 ) -> Family:
-    """Base model (continuous training) and ``n_branches`` branches (regular evaluation mode), cached.
+    """Base model (continuous training) and ``n_branches`` branches (regular evaluation mode): the
+    shipped weights (``data/models``) unless ``retrain``, else trained and cached.
 
     spec : one entry of the chapter's ``families`` parameter (see :data:`FAMILY_KEYS`):
     arch / arch_kwargs (a builder of ``xai_utils.models``), image_size, batch_size, base_epochs,
@@ -392,6 +394,7 @@ def train_family(
         splits.val.y,
         device=dev,
         progress=progress,
+        retrain=retrain,
     )
     branch_kwargs = {
         "epochs": spec["branch_epochs"],
@@ -436,8 +439,8 @@ def train_family(
             out.append({"state_dict": _state_of(model), **record})
         return {"branches": out}
 
-    code = [_small, _train, train_branch, _pretrained_state]
-    payload = cache.load_or_build("synthetic_cells_branches", cfg, build, code=code)
+    code = [sys.modules[__name__]]
+    payload = _store.load_or_train("synthetic_cells_branches", cfg, build, code=code, retrain=retrain)
     branches = []
     for b, rec in enumerate(payload["branches"]):
         if built:
@@ -505,6 +508,7 @@ def train_families(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = False,
+    retrain: bool = False,
 ) -> dict[str, Family]:
     """:func:`train_family` for every entry of ``families`` (name -> spec), on ``splits[name]``."""
     return {
@@ -519,6 +523,7 @@ def train_families(
             seed=seed,
             device=device,
             progress=progress,
+            retrain=retrain,
         )
         for name, spec in families.items()
     }
@@ -726,17 +731,9 @@ def evaluate(
     return ev
 
 
-#: Code whose source is part of the evaluation cache key (attribution and metric modules included).
-EVAL_CODE = [
-    _evaluate_family,
-    score_heatmaps,
-    heatmaps,
-    resolve_params,
-    _pearson,
-    fiveband,
-    _attr_gradient,
-    _attr_cam,
-]
+#: Code whose source is part of the evaluation cache key: this module's import closure (attribution,
+#: metrics, models and data modules included).
+EVAL_CODE = [sys.modules[__name__]]
 
 
 def _tabulate(

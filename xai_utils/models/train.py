@@ -1,10 +1,11 @@
 """Seeded classifier training with early stopping, and a cached variant keyed by a data description.
 
 ``train_classifier`` takes plain tensors (``x`` (N, C, H, W) float in [0, 1], ``y`` (N,) int64) so
-that it does not depend on any dataset class.  ``cached_classifier`` stores the trained weights in
-:mod:`xai_utils.cache` under ``{arch, arch_kwargs, train_kwargs, data_key}`` plus the source of this
-module and of the architecture's module; ``data_key`` is the caller's description of the data
-(generator parameters and seed), so a cache hit never hashes images.
+that it does not depend on any dataset class.  ``cached_classifier`` returns the shipped weights of
+``{arch, arch_kwargs, train_kwargs, data_key}`` (:mod:`.store`, ``data/models``) when there are any,
+else trains through :mod:`xai_utils.cache` (key: that configuration plus the import closure of this
+module); ``data_key`` is the caller's description of the data (generator parameters and seed), so a
+hit never hashes images.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import cache
 from .. import config as _config
 from ..config import progress as _progress
-from . import real, small
+from . import real, small, store
 
 #: Recommended offline classifier: small_resnet-8 (width 16) on cell classes 0-5 at 32x32, trained on
 #: ``make_cells(3000, size=32, classes=range(6), seed=0)``, validated on 600 images (seed 1).
@@ -304,13 +304,15 @@ def cached_classifier(
     code: Iterable[ModuleType | Callable | str] = (),
     device: str | torch.device = "auto",
     progress: bool = True,
+    retrain: bool = False,
 ) -> TrainResult:
-    """:func:`train_classifier` through :func:`xai_utils.cache.load_or_build` (kind ``"models"``).
+    """:func:`train_classifier` through :func:`.store.load_or_train` (kind ``"models"``).
 
-    The key is ``{arch, arch_kwargs, train_kwargs, data_key}`` plus the source of this module, of the
-    architecture's module and of ``code``.  ``data_key`` must describe the data completely (e.g.
+    The configuration is ``{arch, arch_kwargs, train_kwargs, data_key}``; the cache key adds the import
+    closure of this module and of ``code``.  ``data_key`` must describe the data completely (e.g.
     generator name, parameters and seed); the images themselves are not hashed.  ``device`` and
-    ``progress`` are not part of the key.  On a hit the model is rebuilt and its weights loaded.
+    ``progress`` are not part of the key.  ``retrain`` ignores shipped weights.  On a hit the model
+    is rebuilt and its weights loaded.
     """
     train_kwargs = {k: v for k, v in train_kwargs.items() if k not in ("device", "progress")}
     key_kwargs = dict(train_kwargs)
@@ -322,7 +324,7 @@ def cached_classifier(
         "train_kwargs": key_kwargs,
         "data_key": dict(data_key),
     }
-    arch_module = _builder(arch)[1]
+    _builder(arch)  # an unknown architecture fails before any lookup
     built: list[TrainResult] = []
 
     def build() -> dict[str, Any]:
@@ -347,8 +349,7 @@ def cached_classifier(
             "arch_kwargs": res.arch_kwargs,
         }
 
-    modules = [small, sys.modules[__name__]] + ([real] if arch_module is real else [])
-    payload = cache.load_or_build("models", cfg, build, code=[*modules, *code])
+    payload = store.load_or_train("models", cfg, build, code=[sys.modules[__name__], *code], retrain=retrain)
     if built:
         return built[0]
     model = _build(arch, payload["arch_kwargs"])
@@ -376,6 +377,7 @@ def benchmark_classifier(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    retrain: bool = False,
     **arch_kwargs: Any,
 ) -> TrainResult:
     """The offline recipe (``DEFAULT_OFFLINE`` training settings) on an OOD benchmark's ID splits, cached.
@@ -383,10 +385,11 @@ def benchmark_classifier(
     bench : an ``xai_utils.data.Benchmark`` (its ``id_train``/``id_val``, classes and normalisation);
     data_key : how ``bench`` was generated (see :func:`cached_classifier`); ``arch_kwargs`` : extra
     builder keywords (e.g. ``depth`` or ``image_size``).  Chapters that train on the same benchmark
-    with the same settings share one cache entry.
+    with the same settings share one cache entry (and one shipped model); ``retrain`` ignores the latter.
     """
     kwargs = dict(arch_kwargs, width=width, num_classes=bench.num_classes, mean=list(bench.mean),
                   std=list(bench.std))
     train_kwargs = dict(DEFAULT_OFFLINE["train_kwargs"], epochs=epochs, seed=seed)
     return cached_classifier(arch, kwargs, train_kwargs, data_key, bench.id_train.x, bench.id_train.y,
-                             bench.id_val.x, bench.id_val.y, device=device, progress=progress)
+                             bench.id_val.x, bench.id_val.y, device=device, progress=progress,
+                             retrain=retrain)
