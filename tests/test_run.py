@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from xai_utils import run
 
@@ -111,3 +114,91 @@ def test_plain_papermill_runs_the_paired_notebook(toy):
                    check=True, capture_output=True)
     text = out.read_text()
     assert '"3.0' in text or "3.0\\n" in text
+
+
+# ------------------------------------------------------------------ bad input to the runner (issue 13)
+
+@pytest.mark.parametrize(("argv", "message"), [
+    pytest.param(["all", "--preset", "nope"], "unknown preset 'nope'", id="13.7-unknown-preset-all"),
+    pytest.param(["toy", "-p", "preset=real"], "--preset real, not -p preset", id="13.7-preset-via-p"),
+    pytest.param(["toy", "-p", "root=x", "-p", "n=null"], "parameter 'n' .* must be int", id="13.6-null"),
+    pytest.param(["toy", "-p", "names=[1]"], "parameter 'names' .* must be list", id="13.6-list-elements"),
+    pytest.param(["toy", "--out", "{tmp}"], "is a directory", id="13.7-out-directory"),
+    pytest.param(["toy", "--out", "{tmp}/x.txt"], "must be a .ipynb", id="13.7-out-not-ipynb"),
+    pytest.param(["toy", "--out", "{tmp}/a-file/x.ipynb"], "a-file is not a writable folder", id="13.7-out-unwritable"),
+])
+def test_runner_refuses_before_any_cell(toy, capsys, tmp_path, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    (tmp_path / "a-file").write_text("")
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert not list(toy.rglob("*.ipynb"))  # nothing executed, nothing written
+
+
+def test_device_is_checked_before_the_kernel_starts(toy, monkeypatch):
+    monkeypatch.setattr(run, "defaults", lambda paper: {"preset": "offline", "device": "auto"})
+    with pytest.raises(run.ParameterError, match="device.*not a torch device"):
+        run.resolve("toy", "offline", {"device": "gpu0"})
+    if not torch.cuda.is_available():
+        with pytest.raises(run.ParameterError, match="CUDA is not available"):
+            run.resolve("toy", "offline", {"device": "cuda"})
+
+
+def test_relative_data_root_is_resolved_against_the_caller(toy, monkeypatch, tmp_path):
+    monkeypatch.setattr(run, "defaults", lambda paper: {"preset": "offline", "data_root": ""})
+    monkeypatch.chdir(tmp_path)
+    assert run.resolve("toy", "offline", {"data_root": "data"})["data_root"] == str(tmp_path / "data")
+
+
+def test_book_outputs_need_a_clean_tree(toy, monkeypatch):
+    monkeypatch.setattr(run.config, "git_dirty", lambda: ["xai_utils/ood.py"])
+    with pytest.raises(run.ParameterError, match=r"uncommitted changes \(xai_utils/ood.py\).*--allow-dirty"):
+        run.check_output(run.BOOK_DIR / "toy.ipynb")
+    run.check_output(run.BOOK_DIR / "toy.ipynb", allow_dirty=True)
+    run.check_output(toy / "elsewhere" / "toy.ipynb")  # outside book/: no check
+
+
+def test_out_runs_write_results_beside_the_output(toy, monkeypatch):
+    """--out runs never touch book/results: the kernel gets XAI_RESULTS_DIR = the output's folder."""
+    nb = (toy / "notebooks" / "toy.py").read_text()
+    (toy / "notebooks" / "toy.py").write_text(nb + "\nimport os\nprint('results:', os.environ['XAI_RESULTS_DIR'])\n")
+    out = toy / "scratch" / "toy.ipynb"
+    run.execute("toy", "offline", {}, out, progress=False)
+    assert f"results: {out.parent}" in out.read_text()
+
+
+def test_failed_runs_keep_unique_copies_and_leave_nothing_beside_the_output(toy, capsys):
+    out = toy / "o" / "toy.ipynb"
+    for _ in range(2):
+        with pytest.raises(Exception, match="asked to fail"):
+            run.execute("toy", "offline", {"fail": True}, out, progress=False)
+    paths = re.findall(r"the failed notebook is (\S+)", capsys.readouterr().err)
+    assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+    for p in paths:
+        Path(p).unlink()
+
+
+def test_sigterm_stops_the_run_and_keeps_the_old_output(toy):
+    """A signal to the runner alone stops the kernel; the output and its folder stay as they were."""
+    (toy / "notebooks" / "slow.py").write_text(NOTEBOOK.replace('print(n * scale)', 'import time\ntime.sleep(60)'))
+    out = toy / "o" / "slow.ipynb"
+    out.parent.mkdir()
+    out.write_text("old")
+    code = (f"import sys; from pathlib import Path; from xai_utils import run; "
+            f"run.NOTEBOOK_DIR = Path({str(toy / 'notebooks')!r}); run.PARAMS_DIR = run.NOTEBOOK_DIR / 'params'; "
+            f"sys.exit(run.main(['slow', '--out', {str(out)!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.parent.glob(".slow.*.ipynb")):
+        time.sleep(0.2)
+    time.sleep(3)  # the kernel is running the slow cell
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped by SIGTERM" in err
+    assert out.read_text() == "old" and sorted(p.name for p in out.parent.iterdir()) == ["slow.ipynb"]
+    failed = re.search(r"the failed notebook is (\S+)", err)
+    if failed:
+        Path(failed.group(1)).unlink(missing_ok=True)

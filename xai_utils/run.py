@@ -6,7 +6,11 @@ Each notebook is a jupytext percent-format file ``notebooks/<paper>.py`` with on
 types are validated against those defaults *before* any cell runs (papermill itself only warns on an
 unknown name and injects it anyway).  The executed notebook is written to a temporary file and renamed
 over ``book/<paper>.ipynb`` (``book/<preset>/<paper>.ipynb`` for presets other than offline) only
-when every cell succeeded, so a failing run never destroys the previous result.
+when every cell succeeded, so a failing run never destroys the previous result.  The run's results JSON
+(:func:`xai_utils.report.finish`) goes to ``book/results/`` for the book's own notebooks and beside the
+output for ``--out``.  Writing into ``book/`` needs a clean tree (``--allow-dirty`` overrides), so the
+committed notebooks name the commit that made them.  SIGINT and SIGTERM stop the kernel and the run,
+leaving the previous output and no partial files.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import ast
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -23,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from . import config
+from .cache import umask
 from .config import BOOK_DIR, REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -71,15 +78,30 @@ def presets(paper: str) -> list[str]:
 
 
 def _type_ok(default: Any, value: Any) -> bool:
-    if default is None or value is None:
+    """``value`` has the type of ``default``; None only where the default is None; list elements
+    have the type of the default's elements (an empty default list accepts any list)."""
+    if default is None:
         return True
+    if value is None:
+        return False
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float))
     if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))
+        return isinstance(value, (list, tuple)) and (not default or all(_type_ok(default[0], v) for v in value))
     return isinstance(value, type(default))
+
+
+def _check_value(name: str, value: Any) -> None:
+    """Value checks that hold for every notebook, by parameter name."""
+    if name == "device":
+        try:
+            config.resolve_device(value)
+        except ValueError as err:
+            raise ParameterError(f"parameter 'device': {err}") from None
+    elif name in ("seed", "threads") and value < (1 if name == "threads" else 0):
+        raise ParameterError(f"parameter {name!r} must be >= {1 if name == 'threads' else 0}, got {value!r}")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -108,6 +130,8 @@ def resolve(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
     else:
         raise ParameterError(f"{paper} has no preset {preset!r} (no file {preset_file}); "
                              f"its presets: {', '.join(presets(paper))}")
+    if "preset" in (overrides or {}):
+        raise ParameterError(f"{paper}: set the preset with --preset {overrides['preset']}, not -p preset=...")
     for source, values in ((str(preset_file), from_file), ("-p", overrides or {}), ("preset", {"preset": preset})):
         for key, value in values.items():
             if key not in params:
@@ -118,6 +142,10 @@ def resolve(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
                                      f"{type(params[key]).__name__} like its default {params[key]!r}, "
                                      f"got {type(value).__name__} {value!r}")
             params[key] = value
+    for key, value in params.items():
+        _check_value(key, value)
+    if params.get("data_root"):  # relative to the caller, not to the kernel's folder
+        params["data_root"] = str(Path(params["data_root"]).expanduser().resolve())
     return params
 
 
@@ -125,31 +153,87 @@ def output_path(paper: str, preset: str) -> Path:
     return BOOK_DIR / f"{paper}.ipynb" if preset == "offline" else BOOK_DIR / preset / f"{paper}.ipynb"
 
 
+def check_output(out: Path, *, allow_dirty: bool = False) -> None:
+    """Refuse an output that cannot be written, and ``book/`` outputs from a tree with uncommitted changes."""
+    if out.is_dir():
+        raise ParameterError(f"--out {out} is a directory; name the notebook file, e.g. {out / 'x.ipynb'}")
+    if out.suffix != ".ipynb":
+        raise ParameterError(f"--out {out}: the output must be a .ipynb file")
+    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("/"))
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ParameterError(f"cannot write {out}: {folder} is not a writable folder")
+    if out.resolve().is_relative_to(BOOK_DIR.resolve()) and not allow_dirty:
+        dirty = config.git_dirty()
+        if dirty:
+            raise ParameterError(f"the tree has uncommitted changes ({', '.join(dirty[:5])}"
+                                 f"{', ...' if len(dirty) > 5 else ''}): commit them so that {out.name}'s "
+                                 "provenance names the code that made it, or pass --allow-dirty")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a run."""
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+
+
 def execute(paper: str, preset: str = "offline", overrides: dict[str, Any] | None = None,
-            out: Path | None = None, *, progress: bool = True) -> Path:
-    """Validate, convert the jupytext source, execute with papermill, and atomically replace ``out``."""
+            out: Path | None = None, *, progress: bool = True, allow_dirty: bool = False) -> Path:
+    """Validate, convert the jupytext source, execute with papermill, and atomically replace ``out``.
+
+    The kernel gets ``XAI_RESULTS_DIR`` (``book/results`` for the book's notebooks, else ``out``'s folder)
+    and an absolute ``XAI_DATA_ROOT``.  On any failure or signal, ``out`` is unchanged, the partial
+    notebook is kept under a unique name in the temp folder (its path is printed) and nothing is
+    left beside ``out``.
+    """
     import jupytext
     import papermill
 
+    from .report import RESULTS_ENV
+
     params = resolve(paper, preset, overrides)
-    out = Path(out) if out else output_path(paper, preset)
+    default_out = output_path(paper, preset)
+    out = Path(out).expanduser().absolute() if out else default_out
+    check_output(out, allow_dirty=allow_dirty)
     out.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(notebook_path(paper))
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-    with tempfile.TemporaryDirectory(prefix=f"xai-run-{paper}-") as tmp:
-        source = Path(tmp) / f"{paper}.ipynb"
-        jupytext.write(nb, source)
-        fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".ipynb")
-        os.close(fd)
-        try:
+    env = {RESULTS_ENV: str(config.RESULTS_DIR if out == default_out else out.parent),
+           config.DATA_ROOT_ENV: str(config.data_root())}
+    saved = {k: os.environ.get(k) for k in env}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    partial = None
+    try:
+        for sig in handlers:
+            signal.signal(sig, _interrupt)
+        os.environ.update(env)  # the kernel inherits the runner's environment
+        with tempfile.TemporaryDirectory(prefix=f"xai-run-{paper}-") as tmp:
+            source = Path(tmp) / f"{paper}.ipynb"
+            jupytext.write(nb, source)
+            fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".ipynb")
+            os.close(fd)
             papermill.execute_notebook(str(source), partial, parameters=params, kernel_name="python3",
                                        progress_bar=progress, cwd=str(out.parent))
-        except BaseException:
-            failed = Path(tempfile.gettempdir()) / f"{paper}.{preset}.failed.ipynb"
+            os.chmod(partial, 0o666 & ~umask())
+            os.replace(partial, out)
+            partial = None
+    except BaseException:
+        if partial and Path(partial).exists():
+            fd, failed = tempfile.mkstemp(prefix=f"{paper}.{preset}.", suffix=".failed.ipynb")
+            os.close(fd)
             shutil.move(partial, failed)
-            print(f"{paper}: execution failed; {out} is unchanged, the failed notebook is {failed}", file=sys.stderr)
-            raise
-        os.replace(partial, out)
+            print(f"{paper}: execution failed or was stopped; {out} is unchanged, the failed notebook is "
+                  f"{failed}", file=sys.stderr)
+        raise
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return out
 
 
@@ -160,25 +244,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter (value read as YAML); repeatable")
     parser.add_argument("--out", type=Path, help="output notebook (single paper only)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write into book/ although tracked files have uncommitted changes")
     args = parser.parse_args(argv)
     names = notebooks() if args.paper == "all" else [args.paper]
     if args.out and len(names) != 1:
         parser.error("--out needs a single paper")
     try:
+        if args.preset not in PRESETS:
+            raise ParameterError(f"unknown preset {args.preset!r}; presets are {', '.join(PRESETS)}")
         overrides = parse_overrides(args.param)
         if args.paper == "all":
             names = [n for n in names if args.preset in presets(n)]
-        for name in names:  # validate every notebook before running any
+        for name in names:  # validate every notebook and output before running any
             resolve(name, args.preset, overrides)
+            check_output(args.out.absolute() if args.out else output_path(name, args.preset),
+                         allow_dirty=args.allow_dirty)
         for name in names:
             start = time.perf_counter()
             print(f"== {name} ({args.preset})", flush=True)
-            path = execute(name, args.preset, overrides, args.out)
+            path = execute(name, args.preset, overrides, args.out, allow_dirty=args.allow_dirty)
             print(f"== {name}: wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path} "
                   f"in {time.perf_counter() - start:.0f} s", flush=True)
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:
+        print(f"error: {err}; outputs written so far are kept, the current one is unchanged", file=sys.stderr)
+        return 130
     return 0
 
 
