@@ -21,21 +21,21 @@
 # KernelSHAP and Anchor; a zero baseline for Integrated Gradients).
 #
 # Stand-in data: synthetic cells (classes 0-5) and the small ResNet that the offline OOD benchmark
-# trains (cached in `data/cache`). There is no real-data version of this chapter; the paper
+# trains (shipped in `data/models`; `-p retrain=true` trains it anew). There is no real-data version of this chapter; the paper
 # chapters run the same methods on real images with their `real` presets.
 
 # %% tags=["parameters"]
 preset = "offline"
-seed = 0
+seed = 0  # >= 0
 device = "auto"
-threads = 2
-size = 32
-n_train = 2000
-n_val = 80
-epochs = 8
-width = 16
-methods = []
-gallery_rows = [0, 1, 2, 3, 4, 5]
+threads = 2  # >= 1
+size = 32  # >= 16
+n_train = 2000  # >= 10
+n_val = 80  # >= 2
+epochs = 8  # >= 1
+width = 16  # >= 1
+methods = []  # names in xai_utils.attribution.METHODS
+gallery_rows = [0, 1, 2, 3, 4, 5]  # >= 0
 retrain = False
 
 # %%
@@ -47,8 +47,8 @@ dev = config.setup(seed, device=device, threads=threads)
 
 # %% [markdown]
 # ## The model
-# The offline benchmark's ID cells train the project's default small ResNet (cached after the
-# first run); its accuracy on the benchmark's ID test split:
+# The offline benchmark's ID cells train the project's default small ResNet (its shipped weights;
+# see the reproducibility page); its accuracy on the benchmark's ID test split:
 
 # %%
 report.section("model")

@@ -26,12 +26,14 @@
 #   ID = six synthetic cell classes; near-OOD = tailed cells (same backgrounds, new shapes); far-OOD
 #   = blank backgrounds, scikit-learn digits, scikit-image texture crops and uniform noise. The
 #   classifiers (a small ResNet at 32 px, a small VGG-style net with global average pooling at 64 px)
-#   are trained here and cached. The sets are small (the sizes are printed below) so that the chapter
-#   runs in a few minutes on two CPU cores, LIME's 100 perturbations per image included.
+#   are trained by the project and shipped in `data/models` (`-p retrain=true` trains them anew).
+#   The sets are small (the sizes are printed below) so that the chapter runs in a few minutes on two
+#   CPU cores, LIME's 100 perturbations per image included.
 # - `real`: the CIFAR-10 test JPEGs as ID with ImageNet samples (near) and MNIST / DTD textures (far)
 #   as OOD, and two pretrained CIFAR-10 ResNets (20 and 56 layers):
 #   `python -m xai_utils.run salagg --preset real` (data root: `-p data_root=...`, `$XAI_DATA_ROOT`
-#   or `../shared/data`; see `data/README.md`).
+#   or `../shared/data`; see `data/README.md`). Your own CIFAR-10 ResNet (He et al.'s option-A
+#   architecture, depth from the file name: resnet20/32/44/56/110): `-p checkpoints=[path/to/resnet32.th]`.
 # - `full`: the OpenOOD v1.5 image lists and checkpoints from a local data root (meant for a GPU).
 #
 # All AUROCs are in percent, with ID as the positive class, averaged over the OOD sets of a group
@@ -39,31 +41,31 @@
 
 # %% tags=["parameters"]
 preset = "offline"
-seed = 0
+seed = 0  # >= 0
 device = "auto"
-threads = 2
+threads = 2  # >= 1
 data_root = ""
-sizes = [32, 64]
-archs = ["small_resnet", "small_vgg"]
-widths = [16, 8]
-n_train = [2000, 1200]
-epochs = 8
-n_id_val = 80
-n_id_test = 100
-n_ood_val = 12
-n_ood_test = 24
-saliency_sizes = []
+sizes = [32, 64]  # >= 16
+archs = ["small_resnet", "small_vgg"]  # names in xai_utils.models.ARCHITECTURES
+widths = [16, 8]  # >= 1
+n_train = [2000, 1200]  # >= 10
+epochs = 8  # >= 1
+n_id_val = 80  # >= 2
+n_id_test = 100  # >= 2
+n_ood_val = 12  # >= 2
+n_ood_test = 24  # >= 2
+saliency_sizes = []  # >= 2
 checkpoints = ["resnet20", "resnet56"]
-benchmarks = ["cifar10"]
-model_seeds = [0, 1, 2]
-methods = ["LIME", "Occlusion", "GradCAM", "IG", "GBP"]
-aggregates = ["mean", "median", "norm", "range", "max", "q3", "cv", "rmd", "qcd"]
-ig_steps = 16
-lime_samples = 100
-classical = ["msp", "mls", "energy", "odin", "react", "gradnorm", "rankfeat"]
-n_boot = 10
-batch_size = 64
-chunk_size = 64
+benchmarks = ["cifar10"]  # one of: cifar10, cifar100, imagenet200, imagenet1k
+model_seeds = [0, 1, 2]  # >= 0
+methods = ["LIME", "Occlusion", "GradCAM", "IG", "GBP"]  # names in xai_utils.experiments.salagg.METHODS
+aggregates = ["mean", "median", "norm", "range", "max", "q3", "cv", "rmd", "qcd"]  # names in xai_utils.ood.AGGREGATES
+ig_steps = 16  # >= 1
+lime_samples = 100  # >= 2
+classical = ["msp", "mls", "energy", "odin", "react", "gradnorm", "rankfeat"]  # names in xai_utils.ood.SCORES
+n_boot = 10  # >= 1
+batch_size = 64  # >= 1
+chunk_size = 64  # >= 1
 use_cache = True
 retrain = False
 

@@ -22,8 +22,9 @@
 #
 # **Stand-in data and models.** The cells are generated here (`xai_utils.data.cells`, the paper's
 # construction with our parameter ranges). The `offline` preset (this page) uses 64x64 cells and small
-# AlexNet-, ResNet- and VGG-style networks (`xai_utils.models.small_*`) trained from scratch on this
-# machine and cached, with far fewer images than the paper (the exact sizes are printed below). The
+# AlexNet-, ResNet- and VGG-style networks (`xai_utils.models.small_*`) trained from scratch by the
+# project and shipped in `data/models` (`-p retrain=true` trains them anew), with far fewer images than
+# the paper (the exact sizes are printed below). The
 # `full` preset has the paper's sizes (224 px for AlexNet/VGG, 512 px for ResNet34, torchvision
 # architectures, Table I's batch sizes, epochs and stopping settings); it needs a GPU and the ImageNet
 # weights as local files:
@@ -32,17 +33,17 @@
 
 # %% tags=["parameters"]
 preset = "offline"
-seed = 0
+seed = 0  # >= 0
 device = "auto"
-threads = 2
-n_train = 1500
-n_val_shards = 4
-shard_size = 50
-n_test = 60
-n_branches = 5
-target_acc = 0.96
-val_every = 4
-weight_decay = 1e-5
+threads = 2  # >= 1
+n_train = 1500  # >= 10
+n_val_shards = 4  # >= 1
+shard_size = 50  # >= 1
+n_test = 60  # >= 1
+n_branches = 5  # >= 1
+target_acc = 0.96  # > 0; <= 1
+val_every = 4  # >= 1
+weight_decay = 1e-5  # >= 0
 families = {
     "alexnet": {"arch": "small_alexnet", "arch_kwargs": {"width": 8, "hidden": 64}, "image_size": 64,
                 "batch_size": 32, "base_epochs": 4, "base_schedule": "onecycle", "branch_epochs": 1,
@@ -54,13 +55,13 @@ families = {
             "batch_size": 32, "base_epochs": 4, "base_schedule": "onecycle", "branch_epochs": 1,
             "lr": 0.005, "branch_lr": 0.0005, "n_limit": 4, "refresh": 0.3, "init_weights": ""},
 }
-methods = ["saliency", "input_x_gradient", "deeplift", "guided_backprop", "guided_gradcam", "deconvolution",
+methods = ["saliency", "input_x_gradient", "deeplift", "guided_backprop", "guided_gradcam", "deconvolution",  # names in xai_utils.experiments.synthetic_cells.METHODS
            "gradient_shap", "deeplift_shap"]
 method_params = {"gradient_shap": {"baselines": "near_zero", "n_baselines": 4, "n_samples": 5},
                  "deeplift_shap": {"baselines": "near_zero", "n_baselines": 2}}
-attr_batch = 64
-gallery_classes = [3, 1, 8]
-fig5_family = "vgg"
+attr_batch = 64  # >= 1
+gallery_classes = [3, 1, 8]  # >= 0; <= 9
+fig5_family = "vgg"  # one of: alexnet, resnet, vgg
 progress = False
 retrain = False
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -26,9 +28,10 @@ NOTEBOOK = textwrap.dedent('''\
 
     # %% tags=["parameters"]
     preset = "offline"
-    n = 3
-    scale = 0.5
-    names = ["a", "b"]
+    n = 3  # >= 1
+    scale = 0.5  # > 0; <= 1
+    names = ["a", "b"]  # one of: a, b, c
+    scores = ["mls"]  # names in xai_utils.ood.SCORES
     fail = False
     root = None
 
@@ -52,12 +55,14 @@ def toy(tmp_path, monkeypatch):
 
 def test_defaults_are_read_without_running(toy):
     assert run.defaults("toy") == {"preset": "offline", "n": 3, "scale": 0.5, "names": ["a", "b"],
-                                   "fail": False, "root": None}
+                                   "scores": ["mls"], "fail": False, "root": None}
+    assert run.constraints("toy") == {"n": [">= 1"], "scale": ["> 0", "<= 1"], "names": ["one of: a, b, c"],
+                                      "scores": ["names in xai_utils.ood.SCORES"]}
 
 
 def test_preset_file_then_overrides(toy):
-    params = run.resolve("toy", "smoke", {"scale": 2, "names": ["c"]})
-    assert params["n"] == 1 and params["scale"] == 2 and params["names"] == ["c"] and params["preset"] == "smoke"
+    params = run.resolve("toy", "smoke", {"scale": 1, "names": ["c"]})
+    assert params["n"] == 1 and params["scale"] == 1 and params["names"] == ["c"] and params["preset"] == "smoke"
 
 
 @pytest.mark.parametrize(("preset", "overrides", "message"), [
@@ -69,6 +74,10 @@ def test_preset_file_then_overrides(toy):
     ("full", {}, "has no preset 'full'"),
     ("gpu", {}, "unknown preset 'gpu'"),
     ("real", {}, "unknown parameter 'nonsense' \\(from .*toy.real.yaml\\)"),
+    pytest.param("offline", {"n": -5}, "parameter 'n' must be >= 1, got -5", id="13.6-range"),
+    pytest.param("offline", {"scale": 2}, "parameter 'scale' must be <= 1, got 2", id="13.6-range-upper"),
+    pytest.param("offline", {"names": ["a", "z"]}, r"\['z'\] not allowed; choose from a, b, c", id="13.6-choices"),
+    pytest.param("offline", {"scores": ["mls", "nope"]}, r"unknown \['nope'\]; known: .*energy", id="13.6-registry"),
 ])
 def test_bad_parameters_are_clear_errors(toy, preset, overrides, message):
     with pytest.raises(run.ParameterError, match=message):
@@ -180,7 +189,8 @@ def test_failed_runs_keep_unique_copies_and_leave_nothing_beside_the_output(toy,
         Path(p).unlink()
 
 
-def test_sigterm_stops_the_run_and_keeps_the_old_output(toy):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["13.11-SIGINT", "13.11-SIGTERM"])
+def test_a_signal_stops_the_run_and_keeps_the_old_output(toy, sig):
     """A signal to the runner alone stops the kernel; the output and its folder stay as they were."""
     (toy / "notebooks" / "slow.py").write_text(NOTEBOOK.replace('print(n * scale)', 'import time\ntime.sleep(60)'))
     out = toy / "o" / "slow.ipynb"
@@ -194,11 +204,19 @@ def test_sigterm_stops_the_run_and_keeps_the_old_output(toy):
     while time.time() < deadline and not list(out.parent.glob(".slow.*.ipynb")):
         time.sleep(0.2)
     time.sleep(3)  # the kernel is running the slow cell
-    proc.terminate()
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "stopped by SIGTERM" in err
+    assert f"stopped by {sig.name}" in err
+    assert not list(Path(tempfile.gettempdir()).glob("xai-run-slow-*"))  # no temporary folder left
     assert out.read_text() == "old" and sorted(p.name for p in out.parent.iterdir()) == ["slow.ipynb"]
     failed = re.search(r"the failed notebook is (\S+)", err)
     if failed:
         Path(failed.group(1)).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("paper", run.notebooks())
+def test_every_preset_satisfies_the_declared_rules(paper):
+    """The book's own parameters and preset files pass the checks users' values get."""
+    for preset in run.presets(paper):
+        run.resolve(paper, preset)

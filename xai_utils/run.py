@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shutil
 import signal
 import sys
@@ -69,6 +70,53 @@ def defaults(paper: str) -> dict[str, Any]:
             raise ParameterError(f"{paper}: the parameters cell may only hold `name = literal` lines")
         out[node.targets[0].id] = ast.literal_eval(node.value)
     return out
+
+
+def constraints(paper: str) -> dict[str, list[str]]:
+    """Value rules declared beside the parameters, as trailing comments of the ``parameters`` cell.
+
+    ``n = 100  # >= 1`` (also ``>``, ``<=``, ``<``); ``names = ["a"]  # one of: a, b, c``;
+    ``scores = ["mls"]  # names in xai_utils.ood.SCORES`` (the keys of a registry, imported, so the list
+    has one source); several rules are joined with ``;``.  A list's rules apply to each element.
+    """
+    import io
+    import tokenize
+
+    import jupytext
+
+    nb = jupytext.read(notebook_path(paper))
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    out: dict[str, list[str]] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        target = re.match(r"\s*(\w+)\s*=", tok.line)
+        if tok.type == tokenize.COMMENT and target:
+            out[target.group(1)] = [r.strip() for r in tok.string.lstrip("#").split(";") if r.strip()]
+    return out
+
+
+def _check_rule(paper: str, name: str, value: Any, rule: str) -> None:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    where = f"{paper}: parameter {name!r}"
+    if m := re.fullmatch(r"(>=|>|<=|<)\s*(-?[\d.]+)", rule):
+        op, bound = m.group(1), float(m.group(2))
+        ok = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__}[op]
+        bad = [v for v in values if not ok(float(v), bound)]
+        if bad:
+            raise ParameterError(f"{where} must be {op} {m.group(2)}, got {value!r}")
+    elif m := re.fullmatch(r"one of:\s*(.+)", rule):
+        allowed = [a.strip() for a in m.group(1).split(",")]
+        bad = [v for v in values if str(v) not in allowed]
+        if bad:
+            raise ParameterError(f"{where}: {bad} not allowed; choose from {', '.join(allowed)}")
+    elif m := re.fullmatch(r"names in ([\w.]+)\.(\w+)", rule):
+        import importlib
+
+        allowed = list(getattr(importlib.import_module(m.group(1)), m.group(2)))
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ParameterError(f"{where}: unknown {bad}; known: {', '.join(map(str, allowed))}")
+    else:
+        raise ParameterError(f"{paper}: parameter {name!r} declares an unknown rule {rule!r}")
 
 
 def presets(paper: str) -> list[str]:
@@ -142,8 +190,12 @@ def resolve(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
                                      f"{type(params[key]).__name__} like its default {params[key]!r}, "
                                      f"got {type(value).__name__} {value!r}")
             params[key] = value
+    rules = constraints(paper)
     for key, value in params.items():
         _check_value(key, value)
+        for rule in rules.get(key, []):
+            if value is not None:
+                _check_rule(paper, key, value, rule)
     if params.get("data_root"):  # relative to the caller, not to the kernel's folder
         params["data_root"] = str(Path(params["data_root"]).expanduser().resolve())
     return params
