@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -103,7 +104,12 @@ def test_cli_rejects_before_running(toy, capsys):
 
 def test_execute_writes_atomically_and_keeps_old_output_on_failure(toy):
     out = toy / "book" / "toy.ipynb"
-    run.execute("toy", "offline", {"n": 4}, out, progress=False)
+    old_mask = os.umask(0o022)
+    try:
+        run.execute("toy", "offline", {"n": 4}, out, progress=False)
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # the umask, not mkstemp's 0600 (13.14)
     first = json.loads(out.read_text())
     outputs = [o for c in first["cells"] for o in c.get("outputs", [])]
     assert any("2.0" in "".join(o.get("text", "")) for o in outputs)
@@ -168,13 +174,18 @@ def test_book_outputs_need_a_clean_tree(toy, monkeypatch):
     run.check_output(toy / "elsewhere" / "toy.ipynb")  # outside book/: no check
 
 
-def test_out_runs_write_results_beside_the_output(toy, monkeypatch):
-    """--out runs never touch book/results: the kernel gets XAI_RESULTS_DIR = the output's folder."""
+def test_the_kernel_gets_results_folder_and_absolute_data_root(toy, monkeypatch):
+    """--out runs never touch book/results (XAI_RESULTS_DIR = the output's folder), and a relative
+    XAI_DATA_ROOT means the caller's folder, not the kernel's (13.9)."""
     nb = (toy / "notebooks" / "toy.py").read_text()
-    (toy / "notebooks" / "toy.py").write_text(nb + "\nimport os\nprint('results:', os.environ['XAI_RESULTS_DIR'])\n")
+    (toy / "notebooks" / "toy.py").write_text(
+        nb + "\nimport os\nprint('results:', os.environ['XAI_RESULTS_DIR'])\nprint('data:', os.environ['XAI_DATA_ROOT'])\n")
+    monkeypatch.chdir(toy)
+    monkeypatch.setenv("XAI_DATA_ROOT", "mydata")
     out = toy / "scratch" / "toy.ipynb"
     run.execute("toy", "offline", {}, out, progress=False)
-    assert f"results: {out.parent}" in out.read_text()
+    text = out.read_text()
+    assert f"results: {out.parent}" in text and f"data: {toy / 'mydata'}" in text
 
 
 def test_failed_runs_keep_unique_copies_and_leave_nothing_beside_the_output(toy, capsys):
@@ -199,7 +210,10 @@ def test_a_signal_stops_the_run_and_keeps_the_old_output(toy, sig):
     code = (f"import sys; from pathlib import Path; from xai_utils import run; "
             f"run.NOTEBOOK_DIR = Path({str(toy / 'notebooks')!r}); run.PARAMS_DIR = run.NOTEBOOK_DIR / 'params'; "
             f"sys.exit(run.main(['slow', '--out', {str(out)!r}]))")
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    tmp = toy / "tmp"  # the runner's temporary folders, apart from other test runs'
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
     deadline = time.time() + 60
     while time.time() < deadline and not list(out.parent.glob(".slow.*.ipynb")):
         time.sleep(0.2)
@@ -208,11 +222,8 @@ def test_a_signal_stops_the_run_and_keeps_the_old_output(toy, sig):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert f"stopped by {sig.name}" in err
-    assert not list(Path(tempfile.gettempdir()).glob("xai-run-slow-*"))  # no temporary folder left
+    assert [p.name for p in tmp.iterdir() if not p.name.endswith(".failed.ipynb")] == []  # no xai-run-* left
     assert out.read_text() == "old" and sorted(p.name for p in out.parent.iterdir()) == ["slow.ipynb"]
-    failed = re.search(r"the failed notebook is (\S+)", err)
-    if failed:
-        Path(failed.group(1)).unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("paper", run.notebooks())

@@ -51,6 +51,7 @@ def test_shipped_payload_is_preferred_unless_retrain(tmp_store, monkeypatch):
     assert store.load_or_train("m", {"a": 1}, lambda: {"w": torch.ones(2)})["w"].sum() == 2  # trained, shipped
     monkeypatch.delenv(store.SHIP_ENV)
     assert store.load_or_train("m", {"a": 1}, lambda: {"w": torch.zeros(2)})["w"].sum() == 2  # shipped one
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_store.parent / "other-cache")  # another machine's cache
     assert store.load_or_train("m", {"a": 1}, lambda: {"w": torch.zeros(2)}, retrain=True)["w"].sum() == 0
     assert store.load("m", {"a": 2}) is None  # another configuration: nothing shipped
     entry = store.manifest()[f"m/{store.store_key('m', {'a': 1})}.pt"]
