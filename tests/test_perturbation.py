@@ -276,3 +276,24 @@ def test_best_chunk_size_is_fixed_under_deterministic_algorithms(tiny_cnn, tiny_
     finally:
         torch.use_deterministic_algorithms(False)
     assert tiny_cnn not in P._CHUNK_CACHE  # nothing measured
+
+
+def test_constant_output_gives_exactly_zero_weights():
+    """An image whose perturbations all give the same output (a black image under zero masking) must
+    get an all-zero map, bit for bit: on another CPU the weighted mean's rounding residue became noise
+    maps, and scale-invariant aggregates of noise (cv, rmd, qcd) are arbitrary numbers."""
+    gen = torch.Generator().manual_seed(0)
+    X = (torch.rand(3, 50, 16, generator=gen) < 0.5).double()
+    w = torch.rand(3, 50, generator=gen, dtype=torch.float64)
+    y = torch.full((3, 50), 0.1 + 0.2)  # 0.30000000000000004: no weighted mean returns it exactly
+    coef, intercept = P.weighted_least_squares(X, y, w)
+    assert torch.equal(coef, torch.zeros_like(coef))
+    torch.testing.assert_close(intercept, torch.full((3,), 0.1 + 0.2, dtype=torch.float64))
+    y2 = y.clone()
+    y2[:, 1] += 1.0  # any change of the output is still seen
+    assert P.weighted_least_squares(X, y2, w)[0].abs().max() > 0.01
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+    black = torch.zeros(2, 3, 8, 8)
+    for name in ("lime", "kernel_shap"):
+        maps = A.attribute(name, model, black, target=torch.tensor([0, 1]))
+        assert torch.equal(maps, torch.zeros_like(maps)), name

@@ -306,12 +306,16 @@ def weighted_least_squares(X: Tensor, y: Tensor, w: Tensor, alpha: float = 0.0) 
     """Batched weighted linear regression with intercept, as sklearn's ``LinearRegression`` / ``Ridge``.
 
     X : (N, S, F), y : (N, S), w : (N, S) >= 0.  Minimises sum_s w (y - X b - c)^2 + alpha |b|^2
-    (minimum-norm b when singular).  Returns coef (N, F) and intercept (N,), in float64.
+    (minimum-norm b when singular).  Returns coef (N, F) and intercept (N,), in float64.  ``y`` is taken
+    relative to its first sample, so a constant ``y`` gives exactly zero ``coef`` on every CPU (a weighted
+    mean of equal values need not equal them in floating point, and its residue became noise maps).
     """
     X, y, w = X.double(), y.double(), w.double()
     wsum = w.sum(1, keepdim=True)
     if (wsum <= 0).any():
         raise ValueError("all sample weights of an image are zero")
+    y0 = y[:, :1]
+    y = y - y0
     xm = (w.unsqueeze(-1) * X).sum(1) / wsum
     ym = (w * y).sum(1, keepdim=True) / wsum
     sw = w.sqrt()
@@ -325,7 +329,7 @@ def weighted_least_squares(X: Tensor, y: Tensor, w: Tensor, alpha: float = 0.0) 
     else:
         coef = torch.linalg.pinv(A) @ b
     coef = coef.squeeze(-1)
-    return coef, ym.squeeze(1) - (xm * coef).sum(1)
+    return coef, (y0 + ym).squeeze(1) - (xm * coef).sum(1)
 
 
 def _lime_weights(
