@@ -212,7 +212,7 @@ report.claim(**salagg.claim_gradcam_correlation(corr))
 # %%
 report.section("theorem")
 check = salagg.theorem_check(saliency_runs, scores)
-check
+salagg.theorem_table(check)
 
 # %%
 report.claim(**salagg.claim_theorem(check))

@@ -229,6 +229,12 @@ def test_saliency_aggregates_batch_invariant_and_theorem(tiny_run):
     assert check.loc["tiny", "relative to |MLS|"] < 1e-4
     assert check.loc["tiny", "GradCAM-mean - (MLS - b_c)"] == 0.0
     assert S.claim_theorem(check)["holds"]
+    shown = S.theorem_table(check).loc["tiny"]
+    assert shown["relative to |MLS|"] == "< 1e-04" and shown["GradCAM-mean - (MLS - b_c)"] == "< 1e-06"
+    assert "max relative error < 1e-04; AUROC gap to MLS - b_c < 1e-06" in S.claim_theorem(check)["ours"]
+    broken = check.assign(**{"relative to |MLS|": 0.02})  # the identity fails: the value is shown
+    assert S.theorem_table(broken).loc["tiny", "relative to |MLS|"] == "2.00e-02"
+    assert not S.claim_theorem(broken)["holds"]
 
 
 def test_method_specs_and_pairs():
