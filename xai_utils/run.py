@@ -141,15 +141,12 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def _check_value(name: str, value: Any) -> None:
-    """Value checks that hold for every notebook, by parameter name."""
-    if name == "device":
-        try:
-            config.resolve_device(value)
-        except ValueError as err:
-            raise ParameterError(f"parameter 'device': {err}") from None
-    elif name in ("seed", "threads") and value < (1 if name == "threads" else 0):
-        raise ParameterError(f"parameter {name!r} must be >= {1 if name == 'threads' else 0}, got {value!r}")
+def _check_device(value: Any) -> None:
+    """``device`` must name a device this machine has (``"cuda"`` without a GPU fails here, not in the kernel)."""
+    try:
+        config.resolve_device(value)
+    except ValueError as err:
+        raise ParameterError(f"parameter 'device': {err}") from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -191,8 +188,9 @@ def resolve(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
                                      f"got {type(value).__name__} {value!r}")
             params[key] = value
     rules = constraints(paper)
+    if "device" in params:
+        _check_device(params["device"])
     for key, value in params.items():
-        _check_value(key, value)
         for rule in rules.get(key, []):
             if value is not None:
                 _check_rule(paper, key, value, rule)
