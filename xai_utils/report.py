@@ -96,7 +96,8 @@ def compare(paper: str, ours: Mapping[str, float], *, kind: str | Mapping[str, s
     """Paper-vs-ours table for the ids in ``ours`` (each must exist in the paper's numbers).
 
     Columns: reference, quantity, paper, ours, ours - paper.  A paper number that is null (unreadable)
-    shows as NaN with its note in the quantity column.  Each of ours is also recorded (:func:`record`)
+    shows as NaN with its note in the quantity column.  Ours and the difference are rounded to
+    ``decimals``; the paper's numbers are shown as printed.  Each of ours is also recorded (:func:`record`)
     under its id with ``kind`` (one of :data:`TOLERANCES`, or a mapping id -> kind).
     """
     numbers = paper_numbers(paper)
@@ -111,7 +112,9 @@ def compare(paper: str, ours: Mapping[str, float], *, kind: str | Mapping[str, s
         paper_value = float("nan") if pd.isna(entry["value"]) else float(entry["value"])
         rows.append({"id": key, "reference": entry["ref"], "quantity": what, "paper": paper_value,
                      "ours": float(value), "ours - paper": float(value) - paper_value})
-    return pd.DataFrame(rows).set_index("id").round(decimals)
+    table = pd.DataFrame(rows).set_index("id")
+    table[["ours", "ours - paper"]] = table[["ours", "ours - paper"]].round(decimals)  # the paper's as printed
+    return table
 
 
 # ---------------------------------------------------------------------------- verdicts and results
