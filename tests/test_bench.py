@@ -8,6 +8,7 @@ our perturbation maps equal captum's on the same perturbations.
 from __future__ import annotations
 
 import math
+import runpy
 from dataclasses import replace
 
 import pandas as pd
@@ -54,6 +55,14 @@ def test_quick_cli_runs_the_quick_settings(tmp_path, monkeypatch, capsys):
     assert "| gradient | saliency |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         bench.main(["--quik"])
+
+
+def test_module_entry_point_runs_the_cli(monkeypatch, capsys):
+    """``python -m xai_utils.bench`` (the Makefile's ``bench`` target) reaches the same CLI."""
+    monkeypatch.setattr("sys.argv", ["xai_utils.bench", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("xai_utils.bench", run_name="__main__")
+    assert exit_.value.code == 0 and "--write-page" in capsys.readouterr().out
 
 
 def test_every_registered_method_and_score_has_a_finite_positive_ratio(tiny_bench):

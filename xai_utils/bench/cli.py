@@ -1,0 +1,60 @@
+"""Performance bench: ``python -m xai_utils.bench [--quick] [--device auto] [--out CSV] [--write-page]``.
+
+Measures and writes ``book/results/bench_<device>.csv`` (``_quick`` with ``--quick``), then prints
+the methods' and scores' rows; ``--write-page`` only renders every ``bench_*.csv`` into
+``book/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import config
+from .page import PAGE, PAGE_NOTES, markdown_table, write_page
+from .sections import run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the bench (or, with ``--write-page``, only render the page); return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m xai_utils.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized run (a few minutes)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--out", default=None, help="CSV path (default book/results/bench_<device>.csv)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument(
+        "--write-page",
+        action="store_true",
+        help="only render book/results/bench_*.csv into book/performance.md (no measuring)",
+    )
+    args = parser.parse_args(argv)
+    if args.write_page:
+        write_page(notes=PAGE_NOTES)
+        print(f"wrote {PAGE}")
+        return 0
+    dev = config.resolve_device(args.device)
+    out = (
+        Path(args.out)
+        if args.out
+        else config.RESULTS_DIR / f"bench_{dev.type}{'_quick' if args.quick else ''}.csv"
+    )
+    table = run(quick=args.quick, device=args.device, out=out, threads=args.threads)
+    print(
+        markdown_table(
+            table[table.section.isin(["gradient", "perturbation", "ood"])][
+                [
+                    "section",
+                    "name",
+                    "config",
+                    "ms_per_image",
+                    "floor_ms_per_image",
+                    "ratio",
+                    "speedup",
+                    "max_rel_diff",
+                ]
+            ]
+        )
+    )
+    print(f"wrote {out}")
+    return 0

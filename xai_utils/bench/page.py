@@ -1,0 +1,269 @@
+"""The bench's page, ``book/performance.md``: tables and verdicts rendered from bench CSVs.
+
+The prose around the tables lives in Markdown files beside this module (``page_intro.md``,
+``page_notes.md``, ``page_no_gpu.md``), shipped as package data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import config
+
+TARGETS = {"gradient": 1.2, "perturbation": 1.3, "speedup.lime": 5.0, "speedup.kernel_shap": 3.0}
+PAGE = config.BOOK_DIR / "performance.md"
+
+
+def _template(name: str) -> str:
+    """The text of the Markdown file ``name`` shipped beside this module."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+PAGE_INTRO = _template("page_intro.md")
+PAGE_NOTES = _template("page_notes.md")
+PAGE_NO_GPU = _template("page_no_gpu.md")
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    """``v`` to ``digits`` significant digits (thousands separated, tiny values in e-notation, NaN blank)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1000 or abs(v) < 1e-3:
+            return f"{v:.{digits - 1}e}" if abs(v) < 1e-3 else f"{v:,.0f}"
+        return f"{v:.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub/MyST pipe table of ``df`` (numbers to 3 significant digits, NaN blank)."""
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = [
+        "| " + " | ".join(_fmt(v).replace("|", "/") for v in row) + " |" for row in df.itertuples(index=False)
+    ]
+    return "\n".join([head, sep, *body])
+
+
+def _verdict(ok: bool) -> str:
+    """A target's verdict, "met" or a bold "missed"."""
+    return "met" if ok else "**missed**"
+
+
+def target_table(t: pd.DataFrame) -> pd.DataFrame:
+    """One row per target of the issue: what was asked, what we measured (worst case), met or missed."""
+    out = []
+    for section, key in (("gradient", "gradient"), ("perturbation", "perturbation")):
+        part = t[t.section == section]
+        if len(part):
+            worst = part.loc[part.ratio.idxmax()]
+            above = part[part.ratio > TARGETS[key]]
+            sizes = above.groupby("name", sort=False).config.agg(lambda c: "/".join(c.str.split(",").str[0]))
+            listed = "; above it: " + ", ".join(f"{m} ({z})" for m, z in sizes.items()) if len(above) else ""
+            out.append(
+                {
+                    "target": f"{section} methods <= {TARGETS[key]}x their floor",
+                    "measured": f"worst {worst.ratio:.2f}x ({worst['name']}, {worst.config.split(',')[0]})"
+                    + listed,
+                    "verdict": _verdict(bool((part.ratio <= TARGETS[key]).all())),
+                }
+            )
+    for name in ("lime", "kernel_shap"):
+        part = t[(t.section == "perturbation") & (t.name == name)].dropna(subset=["speedup"])
+        if len(part):
+            goal = TARGETS[f"speedup.{name}"]
+            out.append(
+                {
+                    "target": f"{name} >= {goal:g}x faster than captum's default per-image call",
+                    "measured": ", ".join(
+                        f"{v:.1f}x ({c.split(',')[0]})" for v, c in zip(part.speedup, part.config, strict=True)
+                    ),
+                    "verdict": _verdict(bool((part.speedup >= goal).all())),
+                }
+            )
+    part = t[(t.section == "perturbation")].dropna(subset=["max_rel_diff"])
+    if len(part):
+        exact = part.exact_rel_diff.max()
+        ok = bool((part.max_rel_diff <= 2e-3).all()) and not (exact > 1e-5)
+        out.append(
+            {
+                "target": "equal results on the same perturbations (relative to the largest attribution)",
+                "measured": f"vs captum {part.max_rel_diff.max():.1e} (captum fits in float32); "
+                f"vs a float64 fit on the same evaluations {exact:.1e}",
+                "verdict": _verdict(ok),
+            }
+        )
+    return pd.DataFrame(out, columns=["target", "measured", "verdict"])
+
+
+#: A table's columns: page header -> CSV column.
+_METHOD_COLUMNS = {
+    "method": "name",
+    "kind": "section",
+    "N": "n_images",
+    "ms/image": "ms_per_image",
+    "floor ms/image": "floor_ms_per_image",
+    "ratio": "ratio",
+    "passes/image": "passes_per_image",
+    "library call": "library",
+    "library ms/image": "library_ms_per_image",
+    "speed-up": "speedup",
+    "max rel. diff": "max_rel_diff",
+    "peak RSS MB": "peak_rss_mb",
+    "CUDA peak MB": "cuda_peak_mb",
+}
+#: The tables after the attribution methods': heading, CSV sections, columns.
+_TABLES = (
+    (
+        "OOD scores",
+        ("ood",),
+        {
+            "score": "name",
+            "images": "config",
+            "N": "n_images",
+            "ms/image": "ms_per_image",
+            "floor ms/image": "floor_ms_per_image",
+            "ratio": "ratio",
+            "backward passes/image": "passes_per_image",
+            "peak RSS MB": "peak_rss_mb",
+            "CUDA peak MB": "cuda_peak_mb",
+        },
+    ),
+    (
+        "Forward time per image over batch sizes",
+        ("forward",),
+        {
+            "what": "name",
+            "images": "config",
+            "batch": "n_images",
+            "ms/image": "ms_per_image",
+            "vs best batch": "ratio",
+            "note": "note",
+        },
+    ),
+    (
+        "Data generation and training",
+        ("cells", "training"),
+        {
+            "what": "name",
+            "setting": "config",
+            "value": "value",
+            "unit": "unit",
+            "ms/image": "ms_per_image",
+            "peak RSS MB": "peak_rss_mb",
+            "note": "note",
+        },
+    ),
+)
+
+
+def _columns(rows: pd.DataFrame, spec: dict[str, str], cuda: bool) -> pd.DataFrame:
+    """``rows``' columns under the page's headers (``spec``): image counts as integers, CUDA memory
+    only for a GPU."""
+    return pd.DataFrame(
+        {
+            header: rows[col].astype(int) if col == "n_images" else rows[col]
+            for header, col in spec.items()
+            if cuda or col != "cuda_peak_mb"
+        }
+    )
+
+
+def device_section(t: pd.DataFrame, csv_name: str) -> str:
+    """The page's part for one CSV (one device)."""
+    dev = t.device.iloc[0]
+    m = t[t.section == "machine"].set_index("name")
+    info = {k: v for k, v in m.note.items() if k != "bench wall time"}
+    wall = m.note.get("bench wall time", "")
+    parts = [
+        f"## {dev.upper()}: {info.get('gpu') if dev == 'cuda' else info.get('cpu', '')}",
+        "",
+        f"Measured by `python -m xai_utils.bench` ({wall}); raw rows: `book/results/{csv_name}`.",
+        "",
+        markdown_table(pd.DataFrame({"machine": list(info), "": list(info.values())})),
+        "",
+    ]
+    loads = [m.note.get(k, "") for k in ("load average at start", "load average at end")]
+    try:
+        worst = max(float(v.split(" / ")[0]) for v in loads if v)
+    except ValueError:
+        worst = 0.0
+    if worst > 1.5 * float(info.get("cores", 1) or 1):
+        parts += [
+            f"```{{warning}}\nThe machine was shared while this ran (1-minute load average up to {worst:.1f} "
+            f"on {info.get('cores')} cores): times are inflated and noisy, most of all with 2 torch "
+            "threads, which spin while waiting for a core.  Ratios measured side by side suffer less, "
+            "but re-run `make bench` on an idle machine before trusting a single number.\n```",
+            "",
+        ]
+    parts += ["### Targets", "", markdown_table(target_table(t)), ""]
+    cuda = dev == "cuda"
+    methods = t[t.section.isin(["gradient", "perturbation"])]
+    for cfg in dict.fromkeys(methods.config.str.split(",").str[0]):
+        sub = methods[methods.config.str.startswith(cfg)]
+        settings = sorted(set(sub[sub.section == "perturbation"].config.str.split(", ", n=1).str[1]))
+        parts += [
+            f"### Attribution methods, {cfg} images",
+            "",
+            "Perturbation settings: " + "; ".join(settings) + "." if settings else "",
+            "",
+            markdown_table(_columns(sub, _METHOD_COLUMNS, cuda)),
+            "",
+        ]
+    for title, sections, spec in _TABLES:
+        sub = t[t.section.isin(sections)]
+        if len(sub):
+            parts += [f"### {title}", "", markdown_table(_columns(sub, spec, cuda)), ""]
+    return "\n".join(parts)
+
+
+def write_page(
+    csvs: Sequence[str | os.PathLike] | None = None,
+    page: str | os.PathLike | None = None,
+    notes: str = "",
+    results_dir: str | os.PathLike | None = None,
+) -> str:
+    """Render bench CSVs into ``book/performance.md`` (or ``page``) and return the text.
+
+    csvs : the files (default every ``bench_*.csv`` in ``results_dir``, default ``book/results``;
+    quick runs' ``bench_*_quick.csv`` are left out when a full run of the same device exists).
+    notes : Markdown appended after the tables (discussion, profile).
+    """
+    if csvs:
+        paths = [Path(p) for p in csvs]
+    else:
+        found = sorted(Path(results_dir or config.RESULTS_DIR).glob("bench_*.csv"))
+        full = {p.stem for p in found if not p.stem.endswith("_quick")}
+        paths = [p for p in found if not (p.stem.endswith("_quick") and p.stem[: -len("_quick")] in full)]
+    if not paths:
+        raise FileNotFoundError(
+            f"no bench CSV in {results_dir or config.RESULTS_DIR}: run `python -m xai_utils.bench` first"
+        )
+    sections = [PAGE_INTRO]
+    devices = set()
+    for p in paths:
+        t = pd.read_csv(p, keep_default_na=True)
+        for col in ("config", "note", "unit", "name"):
+            t[col] = t[col].fillna("").astype(str)
+        devices.add(t.device.iloc[0])
+        sections.append(device_section(t, p.name))
+    if "cuda" not in devices:
+        sections.append(PAGE_NO_GPU)
+    if notes:
+        sections.append(notes)
+    text = "\n".join(sections).rstrip() + "\n"
+    Path(page or PAGE).write_text(text)
+    return text

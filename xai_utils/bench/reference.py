@@ -1,0 +1,203 @@
+"""Reference implementations the bench compares with: captum's and zennit's own calls, and exact fits.
+
+Occlusion, LIME and KernelSHAP against captum's default per-image call (speed-up) and captum on the
+same perturbations (map differences), with a float64 scikit-learn fit on the same evaluations;
+Integrated Gradients against captum's default single batch; LRP against zennit's attributor with the
+composite registered once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .settings import ImageSetting
+from .timing import best_time
+
+
+def captum_compare(
+    name: str,
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor,
+    labels: Tensor,
+    s: ImageSetting,
+    block: int,
+    ours: Tensor,
+    t_ours: float,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Occlusion, LIME or KernelSHAP against captum: its default per-image call (time, speed-up) and,
+    for LIME/KernelSHAP, captum and a float64 fit on our perturbations (map differences)."""
+    from .. import attribution
+
+    n = len(x)
+    extra: dict[str, float] = {}
+    _captum_default(name, model, x[:1], target[:1], labels, s, block)  # warm-up
+    t_captum = best_time(lambda: _captum_default(name, model, x, target, labels, s, block), device, 1)
+    if name == "occlusion":  # deterministic: captum's default call uses the same perturbations
+        ref, same = _captum_default(name, model, x, target, labels, s, block), ours
+    else:
+        f = int(labels.max()) + 1
+        if name == "lime":
+            masks, width = attribution.lime_masks(s.n_samples, f, seed=0), 0.25
+        else:
+            masks, width = attribution.kernel_shap_masks(s.n_samples, f, seed=0), 0.0
+        same = attribution.attribute(name, model, x, target, features=labels, masks=masks)
+        ref = _captum_same(name, model, x, target, labels, masks, width)
+        exact = _exact_fit(name, model, x, target, labels, masks, width)
+        extra["exact_rel_diff"] = _max_diff(_per_feature(same, labels), exact)[1]
+    library = f"captum {dict(occlusion='Occlusion', lime='Lime', kernel_shap='KernelShap')[name]}, per image"
+    return {**_library_columns(library, t_captum, t_ours, n, same, ref), **extra}
+
+
+def _captum_default(
+    name: str, model: nn.Module, x: Tensor, target: Tensor, labels: Tensor, s: ImageSetting, block: int
+) -> Tensor:
+    """captum's default per-image call with our parameters (one example per call, as captum advises)."""
+    from captum.attr import KernelShap, Lime, Occlusion
+
+    fm = labels.view(1, 1, *labels.shape)
+    out = []
+    for i in range(len(x)):
+        xi, ti = x[i : i + 1], int(target[i])
+        if name == "occlusion":
+            c = x.shape[1]
+            a = Occlusion(model).attribute(
+                xi,
+                sliding_window_shapes=(c, block, block),
+                strides=(c, block, block),
+                baselines=0.0,
+                target=ti,
+            )
+        elif name == "lime":
+            a = Lime(model).attribute(xi, target=ti, feature_mask=fm, baselines=0.0, n_samples=s.n_samples)
+        else:
+            a = KernelShap(model).attribute(
+                xi, target=ti, feature_mask=fm, baselines=0.0, n_samples=s.n_samples
+            )
+        out.append(a)
+    return torch.cat(out)
+
+
+def captum_ig(
+    model: nn.Module, x: Tensor, target: Tensor, ours: Tensor, t_ours: float, device: torch.device, repeats: int
+) -> dict[str, Any]:
+    """captum's ``IntegratedGradients`` default call (all N x n_steps inputs in one batch; our wrapper
+    passes the measured chunk as ``internal_batch_size``), same baseline and steps."""
+    from captum.attr import IntegratedGradients
+
+    def call() -> Tensor:
+        xg = x.detach().requires_grad_()
+        return IntegratedGradients(model).attribute(xg, torch.zeros_like(xg), target=target).detach()
+
+    ref = call()
+    t = best_time(call, device, repeats)
+    return _library_columns("captum IntegratedGradients, one batch", t, t_ours, len(x), ours, ref)
+
+
+def zennit_lrp(
+    model: nn.Module, x: Tensor, target: Tensor, ours: Tensor, t_ours: float, device: torch.device, repeats: int
+) -> dict[str, Any]:
+    """zennit's attributor with our composite registered once, outside the timing: what our
+    per-call registration (canonizers, rule hooks) adds to the rules' own cost."""
+    from zennit.attribution import Gradient
+
+    from ..attribution.lrp import logit_relevance, make_composite
+
+    xg = x.detach().requires_grad_()
+    with Gradient(model=model, composite=make_composite(model)) as attributor:
+        ref = attributor(xg, logit_relevance(target))[1].detach()
+        t = best_time(lambda: attributor(xg, logit_relevance(target)), device, repeats)
+    return _library_columns("zennit Gradient, composite registered once", t, t_ours, len(x), ours, ref)
+
+
+def _library_columns(library: str, t: float, t_ours: float, n: int, ours: Tensor, ref: Tensor) -> dict[str, Any]:
+    """The library columns of a method's row: its call, time per image, speed-up, map differences."""
+    d_abs, d_rel = _max_diff(ours, ref)
+    return {
+        "library": library,
+        "library_ms_per_image": 1e3 * t / n,
+        "speedup": t / t_ours,
+        "max_abs_diff": d_abs,
+        "max_rel_diff": d_rel,
+    }
+
+
+def _captum_same(
+    name: str, model: nn.Module, x: Tensor, target: Tensor, labels: Tensor, masks: Tensor, kernel_width: float
+) -> Tensor:
+    """captum on exactly our perturbations: our masks fed in order, our kernel, plain linear regression."""
+    from captum._utils.models.linear_model import SkLearnLinearRegression
+    from captum.attr import KernelShap, Lime
+
+    fm = labels.view(1, 1, *labels.shape)
+    f = masks.shape[-1]
+    out = []
+    for i in range(len(x)):
+        rows = masks.to(x.device).long()
+
+        def perturb(original_inp, rows=rows, **kw):  # generator: captum draws one sample per call
+            yield from (r[None] for r in rows)
+
+        if name == "lime":
+
+            def kernel(_orig, _pert, interp, **kw):
+                on = interp.double().sum()
+                d = 1 - on / (on.sqrt() * math.sqrt(f)) if on > 0 else torch.tensor(1.0, dtype=torch.float64)
+                return torch.exp(-(d**2) / (2 * kernel_width**2))
+
+            explainer = Lime(
+                model,
+                interpretable_model=SkLearnLinearRegression(),
+                similarity_func=kernel,
+                perturb_func=perturb,
+            )
+        else:
+            explainer = KernelShap(model)
+            explainer.perturb_func = perturb
+        out.append(
+            explainer.attribute(
+                x[i : i + 1], target=int(target[i]), feature_mask=fm, baselines=0.0, n_samples=len(rows)
+            )
+        )
+    return torch.cat(out)
+
+
+def _exact_fit(
+    name: str, model: nn.Module, x: Tensor, target: Tensor, labels: Tensor, masks: Tensor, kernel_width: float
+) -> Tensor:
+    """Feature values (N, F) of a float64 scikit-learn weighted linear fit on the same evaluations."""
+    from sklearn.linear_model import LinearRegression
+
+    from .. import attribution
+
+    y = attribution.evaluate_masks(model, x, masks, labels, target).double().cpu().numpy()
+    m = masks.double().cpu().numpy()
+    f = m.shape[1]
+    on = m.sum(1)
+    if name == "lime":
+        d = np.where(on > 0, 1 - on / np.sqrt(np.maximum(on, 1e-300) * f), 1.0)
+        w = np.exp(-(d**2) / (2 * kernel_width**2))
+    else:
+        w = np.where((on == 0) | (on == f), 1e6, 1.0)
+    return torch.tensor(np.stack([LinearRegression().fit(m, yi, sample_weight=w).coef_ for yi in y]))
+
+
+def _per_feature(maps: Tensor, labels: Tensor) -> Tensor:
+    """(N, C, H, W) maps constant on each feature -> (N, F) values (first pixel of each feature)."""
+    flat = labels.flatten().cpu()
+    first = torch.full((int(flat.max()) + 1,), flat.numel(), dtype=torch.long).scatter_reduce(
+        0, flat, torch.arange(flat.numel()), "amin"
+    )
+    return maps[:, 0].flatten(1).cpu().double()[:, first]
+
+
+def _max_diff(ours: Tensor, ref: Tensor) -> tuple[float, float]:
+    """Largest absolute difference, and that over the largest absolute reference value."""
+    d = (ours.double() - ref.double()).abs().max().item()
+    return d, d / max(ref.double().abs().max().item(), 1e-12)
