@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xai_utils import run
+from xai_utils import params, run
 
 NOTEBOOK = textwrap.dedent('''\
     # ---
@@ -49,21 +49,21 @@ def toy(tmp_path, monkeypatch):
     (nb_dir / "toy.py").write_text(NOTEBOOK)
     (nb_dir / "params" / "toy.smoke.yaml").write_text("n: 1\n")
     (nb_dir / "params" / "toy.real.yaml").write_text("nonsense: 1\n")
-    monkeypatch.setattr(run, "NOTEBOOK_DIR", nb_dir)
-    monkeypatch.setattr(run, "PARAMS_DIR", nb_dir / "params")
+    monkeypatch.setattr(params, "NOTEBOOK_DIR", nb_dir)
+    monkeypatch.setattr(params, "PARAMS_DIR", nb_dir / "params")
     return tmp_path
 
 
 def test_defaults_are_read_without_running(toy):
-    assert run.defaults("toy") == {"preset": "offline", "n": 3, "scale": 0.5, "names": ["a", "b"],
+    assert params.defaults("toy") == {"preset": "offline", "n": 3, "scale": 0.5, "names": ["a", "b"],
                                    "scores": ["mls"], "fail": False, "root": None}
-    assert run.constraints("toy") == {"n": [">= 1"], "scale": ["> 0", "<= 1"], "names": ["one of: a, b, c"],
+    assert params.constraints("toy") == {"n": [">= 1"], "scale": ["> 0", "<= 1"], "names": ["one of: a, b, c"],
                                       "scores": ["names in xai_utils.ood.SCORES"]}
 
 
 def test_preset_file_then_overrides(toy):
-    params = run.resolve("toy", "smoke", {"scale": 1, "names": ["c"]})
-    assert params["n"] == 1 and params["scale"] == 1 and params["names"] == ["c"] and params["preset"] == "smoke"
+    got = params.resolve("toy", "smoke", {"scale": 1, "names": ["c"]})
+    assert got["n"] == 1 and got["scale"] == 1 and got["names"] == ["c"] and got["preset"] == "smoke"
 
 
 @pytest.mark.parametrize(("preset", "overrides", "message"), [
@@ -81,25 +81,37 @@ def test_preset_file_then_overrides(toy):
     pytest.param("offline", {"scores": ["mls", "nope"]}, r"unknown \['nope'\]; known: .*energy", id="13.6-registry"),
 ])
 def test_bad_parameters_are_clear_errors(toy, preset, overrides, message):
-    with pytest.raises(run.ParameterError, match=message):
-        run.resolve("toy", preset, overrides)
+    with pytest.raises(params.ParameterError, match=message):
+        params.resolve("toy", preset, overrides)
 
 
 def test_unknown_notebook_lists_known_ones(toy):
-    with pytest.raises(run.ParameterError, match="known notebooks: toy"):
-        run.defaults("nope")
+    with pytest.raises(params.ParameterError, match="known notebooks: toy"):
+        params.defaults("nope")
 
 
 def test_overrides_are_parsed_as_yaml():
-    assert run.parse_overrides(["n=3", "x=0.5", "xs=[1, 2]", "s=cpu", "b=true"]) == {
+    assert params.parse_overrides(["n=3", "x=0.5", "xs=[1, 2]", "s=cpu", "b=true"]) == {
         "n": 3, "x": 0.5, "xs": [1, 2], "s": "cpu", "b": True}
-    with pytest.raises(run.ParameterError, match="key=value"):
-        run.parse_overrides(["n"])
+    with pytest.raises(params.ParameterError, match="key=value"):
+        params.parse_overrides(["n"])
 
 
 def test_cli_rejects_before_running(toy, capsys):
     assert run.main(["toy", "-p", "n=oops"]) == 2
     assert "must be int" in capsys.readouterr().err
+
+
+def test_missing_real_data_names_the_preset_and_the_layout(toy, capsys):
+    """The library names the missing path; the runner adds which preset expected it (no `preset` in library calls)."""
+    (toy / "notebooks" / "params" / "toy.real.yaml").write_text("root: /nowhere/cifar\n")
+    source = (toy / "notebooks" / "toy.py").read_text()
+    (toy / "notebooks" / "toy.py").write_text(source.replace(
+        'assert not fail, "asked to fail"', 'from xai_utils.data import image_folder\nif root: image_folder(root)'))
+    assert run.main(["toy", "--preset", "real", "--out", str(toy / "o" / "toy.ipynb")]) == 1
+    err = capsys.readouterr().err
+    assert "FileNotFoundError: image folder /nowhere/cifar does not exist" in err
+    assert "preset 'real' reads data and checkpoints under" in err and "data/README.md" in err
 
 
 def test_execute_writes_atomically_and_keeps_old_output_on_failure(toy):
@@ -152,23 +164,23 @@ def test_runner_refuses_before_any_cell(toy, capsys, tmp_path, argv, message):
 
 
 def test_device_is_checked_before_the_kernel_starts(toy, monkeypatch):
-    monkeypatch.setattr(run, "defaults", lambda paper: {"preset": "offline", "device": "auto"})
-    with pytest.raises(run.ParameterError, match="device.*not a torch device"):
-        run.resolve("toy", "offline", {"device": "gpu0"})
+    monkeypatch.setattr(params, "defaults", lambda paper: {"preset": "offline", "device": "auto"})
+    with pytest.raises(params.ParameterError, match="device.*not a torch device"):
+        params.resolve("toy", "offline", {"device": "gpu0"})
     if not torch.cuda.is_available():
-        with pytest.raises(run.ParameterError, match="CUDA is not available"):
-            run.resolve("toy", "offline", {"device": "cuda"})
+        with pytest.raises(params.ParameterError, match="CUDA is not available"):
+            params.resolve("toy", "offline", {"device": "cuda"})
 
 
 def test_relative_data_root_is_resolved_against_the_caller(toy, monkeypatch, tmp_path):
-    monkeypatch.setattr(run, "defaults", lambda paper: {"preset": "offline", "data_root": ""})
+    monkeypatch.setattr(params, "defaults", lambda paper: {"preset": "offline", "data_root": ""})
     monkeypatch.chdir(tmp_path)
-    assert run.resolve("toy", "offline", {"data_root": "data"})["data_root"] == str(tmp_path / "data")
+    assert params.resolve("toy", "offline", {"data_root": "data"})["data_root"] == str(tmp_path / "data")
 
 
 def test_book_outputs_need_a_clean_tree(toy, monkeypatch):
     monkeypatch.setattr(run.config, "git_dirty", lambda: ["xai_utils/ood.py"])
-    with pytest.raises(run.ParameterError, match=r"uncommitted changes \(xai_utils/ood.py\).*--allow-dirty"):
+    with pytest.raises(params.ParameterError, match=r"uncommitted changes \(xai_utils/ood.py\).*--allow-dirty"):
         run.check_output(run.BOOK_DIR / "toy.ipynb")
     run.check_output(run.BOOK_DIR / "toy.ipynb", allow_dirty=True)
     run.check_output(toy / "elsewhere" / "toy.ipynb")  # outside book/: no check
@@ -207,8 +219,8 @@ def test_a_signal_stops_the_run_and_keeps_the_old_output(toy, sig):
     out = toy / "o" / "slow.ipynb"
     out.parent.mkdir()
     out.write_text("old")
-    code = (f"import sys; from pathlib import Path; from xai_utils import run; "
-            f"run.NOTEBOOK_DIR = Path({str(toy / 'notebooks')!r}); run.PARAMS_DIR = run.NOTEBOOK_DIR / 'params'; "
+    code = (f"import sys; from pathlib import Path; from xai_utils import params, run; "
+            f"params.NOTEBOOK_DIR = Path({str(toy / 'notebooks')!r}); params.PARAMS_DIR = params.NOTEBOOK_DIR / 'params'; "
             f"sys.exit(run.main(['slow', '--out', {str(out)!r}]))")
     tmp = toy / "tmp"  # the runner's temporary folders, apart from other test runs'
     tmp.mkdir()
@@ -226,8 +238,8 @@ def test_a_signal_stops_the_run_and_keeps_the_old_output(toy, sig):
     assert out.read_text() == "old" and sorted(p.name for p in out.parent.iterdir()) == ["slow.ipynb"]
 
 
-@pytest.mark.parametrize("paper", run.notebooks())
+@pytest.mark.parametrize("paper", params.notebooks())
 def test_every_preset_satisfies_the_declared_rules(paper):
     """The book's own parameters and preset files pass the checks users' values get."""
-    for preset in run.presets(paper):
-        run.resolve(paper, preset)
+    for preset in params.presets(paper):
+        params.resolve(paper, preset)
