@@ -86,8 +86,8 @@ def test_imglist_errors(tmp_path):
     lst.write_text("missing.png 0\n")
     with pytest.raises(FileNotFoundError, match="missing.png"):
         openood_imglist(lst, tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"nowhere.txt.*preset 'real'.*data/README.md"):
-        openood_imglist(tmp_path / "nowhere.txt", tmp_path, preset="real")
+    with pytest.raises(FileNotFoundError, match=r"nowhere.txt does not exist; see data/README.md"):
+        openood_imglist(tmp_path / "nowhere.txt", tmp_path)
     with pytest.raises(ValueError, match="size"):
         openood_imglist(lst, tmp_path, size=0)
 
@@ -150,8 +150,8 @@ def test_cifar10_pickle(tmp_path):
     assert cifar_pickle(tmp_path, size=16).x.shape == (4, 3, 16, 16)
     with pytest.raises(ValueError, match="which"):
         cifar_pickle(tmp_path, which=50)
-    with pytest.raises(FileNotFoundError, match="preset 'real'"):
-        cifar_pickle(tmp_path, which=100, train=True, preset="real")
+    with pytest.raises(FileNotFoundError, match="CIFAR-100 batch .*train does not exist"):
+        cifar_pickle(tmp_path, which=100, train=True)
 
 
 def test_cifar100_pickle_uses_fine_labels(tmp_path):

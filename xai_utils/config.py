@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def git_dirty() -> list[str]:
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
                   *(f":(exclude,glob){p}" for p in GENERATED))
     return [line[3:] for line in status.splitlines() if line.strip()]
+
+
+def sub_seed(seed: int, name: str) -> int:
+    """A deterministic seed for the part ``name`` of an experiment seeded with ``seed``: every random draw
+    of a chapter (data subsets, training, perturbation masks, bootstraps) derives its seed here."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0])
 
 
 def git_commit() -> str:

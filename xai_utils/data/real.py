@@ -7,7 +7,7 @@ folder of ``<wnid>_<name>.jpg`` (one ImageNet image per class).
 Resizing (``size=``) follows OpenOOD's test transform: resize the shorter side to ``size``
 (bilinear, antialiased: PIL's filter, as torchvision's ``Resize`` on PIL images), then centre-crop
 to ``size x size``. Grey images become 3 identical channels. A missing path raises
-``FileNotFoundError`` naming it (and the ``preset`` that expects it, when given); a file in the
+``FileNotFoundError`` naming it (the runner adds which preset expected it); a file in the
 wrong format or layout raises ``ValueError`` naming it (the checked readers are in :mod:`.files`).
 """
 
@@ -33,7 +33,7 @@ from .files import (
     read_image,
     svhn_arrays,
 )
-from .ood import NORMALISATION, Benchmark, Split, stratified_split, sub_seed
+from .ood import NORMALISATION, Benchmark, Split, stratified_split
 
 PathLike = str | os.PathLike
 
@@ -75,11 +75,10 @@ def imagenet_cifar10_overlap() -> list[int]:
     )
 
 
-def _require(path: PathLike, preset: str | None = None, what: str = "path") -> Path:
+def _require(path: PathLike, what: str = "path") -> Path:
     path = Path(path)
     if not path.exists():
-        hint = f": expected by preset '{preset}'; see data/README.md" if preset else ""
-        raise FileNotFoundError(f"{what} {path} does not exist{hint}")
+        raise FileNotFoundError(f"{what} {path} does not exist; see data/README.md for the layout")
     return path
 
 
@@ -130,7 +129,6 @@ def openood_imglist(
     size: int | None = None,
     max_images: int | None = None,
     name: str | None = None,
-    preset: str | None = None,
 ) -> Split:
     """Images of an OpenOOD image list: one ``relpath label`` per line, paths relative to ``root``.
 
@@ -138,7 +136,7 @@ def openood_imglist(
     ``max_images`` keeps the first lines; ``name`` defaults to the list file's stem.
     """
     size = _check_size(size)
-    list_file, root = _require(list_file, preset, "image list"), _require(root, preset, "image root")
+    list_file, root = _require(list_file, "image list"), _require(root, "image root")
     paths, labels = [], []
     for no, line in enumerate(list_file.read_text().splitlines(), 1):
         if not line.strip():
@@ -160,7 +158,6 @@ def image_folder(
     max_images: int | None = None,
     per_class: int | None = None,
     name: str | None = None,
-    preset: str | None = None,
     classes: Sequence[str] | None = None,
 ) -> Split:
     """Class folders ``root/<class>/<image>`` (ImageFolder layout: CIFAR-10 JPEGs, DTD).
@@ -173,7 +170,7 @@ def image_folder(
     Returns x (N, 3, H, W), y (N,) sorted by class, file.
     """
     size = _check_size(size)
-    root = _require(root, preset, "image folder")
+    root = _require(root, "image folder")
     folders = class_folders(root, classes)
     classes = [c for c, _ in folders]
     files = [fs[:per_class] for _, fs in folders]
@@ -191,7 +188,6 @@ def cifar_pickle(
     train: bool = False,
     which: int = 10,
     size: int | None = None,
-    preset: str | None = None,
 ) -> Split:
     """CIFAR-10/100 from the official python pickles (``cifar-10-batches-py`` / ``cifar-100-python``).
 
@@ -201,7 +197,7 @@ def cifar_pickle(
     """
     if which not in (10, 100):
         raise ValueError(f"which must be 10 or 100, got {which!r}")
-    root = _require(root, preset, f"CIFAR-{which} folder")
+    root = _require(root, f"CIFAR-{which} folder")
     sub = {10: "cifar-10-batches-py", 100: "cifar-100-python"}[which]
     if (root / sub).is_dir():
         root = root / sub
@@ -212,7 +208,7 @@ def cifar_pickle(
         files = ["train" if train else "test"]
         label_key, meta_file, names_key = "fine_labels", "meta", "fine_label_names"
     batches = [
-        cifar_batch(_require(root / f, preset, f"CIFAR-{which} batch"), label_key, which) for f in files
+        cifar_batch(_require(root / f, f"CIFAR-{which} batch"), label_key, which) for f in files
     ]
     classes: tuple[str, ...] = ()
     if (root / meta_file).is_file():
@@ -222,9 +218,9 @@ def cifar_pickle(
     return Split(x, torch.from_numpy(np.concatenate([y for _, y in batches])), name, classes)
 
 
-def svhn_mat(path: PathLike, *, size: int | None = None, preset: str | None = None) -> Split:
+def svhn_mat(path: PathLike, *, size: int | None = None) -> Split:
     """SVHN cropped digits from ``*_32x32.mat`` (``X`` (32, 32, 3, N) uint8, ``y`` (N, 1), 10 means 0)."""
-    images, labels = svhn_arrays(_require(path, preset, "SVHN .mat file"))
+    images, labels = svhn_arrays(_require(path, "SVHN .mat file"))
     x = _resize(_to_float(images), _check_size(size))
     return Split(x, torch.from_numpy(labels), Path(path).stem)
 
@@ -236,21 +232,20 @@ def mnist_idx(
     rgb: bool = True,
     train: bool = False,
     max_images: int | None = None,
-    preset: str | None = None,
 ) -> Split:
     """MNIST from the original idx files (``t10k-images-idx3-ubyte[.gz]`` + labels; ``train-*`` if ``train``).
 
     Returns x (N, 3 or 1, 28, 28) (or ``size``), grey replicated to 3 channels when ``rgb``; y (N,).
     ``max_images`` keeps the first images.
     """
-    folder = _require(folder, preset, "MNIST folder")
+    folder = _require(folder, "MNIST folder")
     prefix = "train" if train else "t10k"
 
     def find(stem: str) -> Path:
         for cand in (folder / f"{stem}.gz", folder / stem):
             if cand.is_file():
                 return cand
-        return _require(folder / f"{stem}.gz", preset, "MNIST idx file")
+        return _require(folder / f"{stem}.gz", "MNIST idx file")
 
     images = read_idx(find(f"{prefix}-images-idx3-ubyte"))[:max_images]
     labels = read_idx(find(f"{prefix}-labels-idx1-ubyte"))[:max_images]
@@ -274,7 +269,6 @@ def wnid_folder(
     exclude: Iterable[int | str] = (),
     max_images: int | None = None,
     name: str | None = None,
-    preset: str | None = None,
 ) -> tuple[Split, tuple[str, ...]]:
     """A flat folder of ``<wnid>_<name>.<ext>`` images (e.g. one ImageNet image per class).
 
@@ -284,7 +278,7 @@ def wnid_folder(
     Returns ``(split, wnids)``: ``wnids[k]`` is the wnid of label k, ``split.classes[k]`` its name.
     """
     size = _check_size(size)
-    root = _require(root, preset, "wnid folder")
+    root = _require(root, "wnid folder")
     files = [(m.group(1), m.group(2), p) for p in image_files(root) if (m := _WNID_FILE.fullmatch(p.stem))]
     if not files:
         raise ValueError(f"no <wnid>_<name> images under {root}")
@@ -313,7 +307,6 @@ def cifar10_ood_benchmark(
     n_val: int = 1000,
     max_per_set: int | None = None,
     seed: int = 0,
-    preset: str | None = "real",
 ) -> Benchmark:
     """The real CIFAR-10 OOD benchmark from the shared data folder (``config.data_root(root)``).
 
@@ -330,20 +323,19 @@ def cifar10_ood_benchmark(
         size=size,
         max_images=max_per_set,
         name="cifar10_test",
-        preset=preset,
         classes=CIFAR10_CLASSES,
     )
     val_idx, test_idx = stratified_split(
-        cifar.y, min(n_val, len(cifar) // 2), seed=sub_seed(seed, "cifar10_val")
+        cifar.y, min(n_val, len(cifar) // 2), seed=config.sub_seed(seed, "cifar10_val")
     )
-    inet, wnids = wnid_folder(root / "imagenet_samples_1000classes", size=size, preset=preset)
+    inet, wnids = wnid_folder(root / "imagenet_samples_1000classes", size=size)
     if len(wnids) != 1000:
         raise ValueError(
             f"the CIFAR-10 overlap rule needs all 1000 ImageNet classes; found {len(wnids)} in {root}"
         )
     inet = inet.subset(~torch.isin(inet.y, torch.tensor(imagenet_cifar10_overlap())))
-    mnist = mnist_idx(root / "mnist_test", size=size, preset=preset)
-    dtd = image_folder(root / "dtd_textures_10classes", size=size, preset=preset)
+    mnist = mnist_idx(root / "mnist_test", size=size)
+    dtd = image_folder(root / "dtd_textures_10classes", size=size)
     sets = {"imagenet_samples": inet, "mnist": mnist, "textures": dtd}
     mean, std = NORMALISATION["cifar10_akamaster"]
     empty = Split(
@@ -354,7 +346,7 @@ def cifar10_ood_benchmark(
         id_train=empty,
         id_val=Split(cifar.x[val_idx], cifar.y[val_idx], "cifar10_val", cifar.classes),
         id_test=Split(cifar.x[test_idx], cifar.y[test_idx], "cifar10_test", cifar.classes),
-        ood={k: _ood_halves(v, k, sub_seed(seed, k), max_per_set) for k, v in sets.items()},
+        ood={k: _ood_halves(v, k, config.sub_seed(seed, k), max_per_set) for k, v in sets.items()},
         groups={"imagenet_samples": "near", "mnist": "far", "textures": "far"},
         num_classes=10,
         mean=mean,

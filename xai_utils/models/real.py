@@ -30,17 +30,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
+from ..data.ood import NORMALISATION
 from .checkpoints import read_state_dict, resolve_cifar_checkpoint  # noqa: F401 - re-exported
 from .small import Classifier, Normalize
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-#: Input statistics by training set, as in OpenOOD's ``normalization_dict``.
-NORMALIZATION = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
-}
 
 
 def _or(value: Sequence[float] | None, default: Sequence[float]) -> Sequence[float]:
@@ -109,8 +101,8 @@ class CifarResNet(Classifier):
         depth: int = 20,
         num_classes: int = 10,
         *,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] = NORMALISATION["imagenet"][0],
+        std: Sequence[float] = NORMALISATION["imagenet"][1],
     ):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
@@ -149,8 +141,8 @@ class OpenOODResNet18(Classifier):
         self,
         num_classes: int = 10,
         *,
-        mean: Sequence[float] = NORMALIZATION["cifar10"][0],
-        std: Sequence[float] = NORMALIZATION["cifar10"][1],
+        mean: Sequence[float] = NORMALISATION["cifar10"][0],
+        std: Sequence[float] = NORMALISATION["cifar10"][1],
     ):
         super().__init__()
         self.normalize = Normalize(mean, std, persistent=False)
@@ -190,7 +182,7 @@ def cifar_resnet(
     Module names match akamaster/pytorch_resnet_cifar10 (``conv1, bn1, layer1..3, linear``).
     mean/std default to the ImageNet constants that those checkpoints were trained with.
     """
-    return CifarResNet(depth, num_classes, mean=_or(mean, IMAGENET_MEAN), std=_or(std, IMAGENET_STD))
+    return CifarResNet(depth, num_classes, mean=_or(mean, NORMALISATION["imagenet"][0]), std=_or(std, NORMALISATION["imagenet"][1]))
 
 
 def openood_resnet18_32x32(
@@ -198,11 +190,11 @@ def openood_resnet18_32x32(
 ) -> OpenOODResNet18:
     """OpenOOD's ResNet18_32x32, state-dict compatible with OpenOOD v1.5 checkpoints.
 
-    mean/std default to OpenOOD's CIFAR-10 constants (use ``NORMALIZATION["cifar100"]`` for its
+    mean/std default to OpenOOD's CIFAR-10 constants (use ``data.NORMALISATION["cifar100"]`` for its
     CIFAR-100 checkpoints).
     """
     return OpenOODResNet18(
-        num_classes, mean=_or(mean, NORMALIZATION["cifar10"][0]), std=_or(std, NORMALIZATION["cifar10"][1])
+        num_classes, mean=_or(mean, NORMALISATION["cifar10"][0]), std=_or(std, NORMALISATION["cifar10"][1])
     )
 
 
@@ -301,7 +293,7 @@ def torchvision_classifier(
 ) -> TorchvisionClassifier:
     """``wrapper(make(weights=None, num_classes=...))``; mean/std default to the ImageNet constants."""
     net = make(weights=None, num_classes=num_classes, **kwargs)
-    return wrapper(net, _or(mean, IMAGENET_MEAN), _or(std, IMAGENET_STD))
+    return wrapper(net, _or(mean, NORMALISATION["imagenet"][0]), _or(std, NORMALISATION["imagenet"][1]))
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, preset: str | None = None) -> nn.Module:
