@@ -73,6 +73,16 @@ def test_unknown_method_and_bad_inputs(tiny_cnn, tiny_images):
         A.lrp(tiny_cnn, tiny_images, composite="nope")
 
 
+@pytest.mark.parametrize("name", sorted(A.METHODS))
+def test_images_are_scanned_once_per_call(name, tiny_cnn, tiny_images, monkeypatch):
+    """One full NaN/inf scan of x per ``attribute`` call (issue 14): the method checks, its helpers
+    (the perturbation engine, Grad-CAM's raw map) take checked inputs."""
+    scans, isfinite = [], torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t, *a, **k: scans.append(t is tiny_images) or isfinite(t, *a, **k))
+    A.attribute(name, tiny_cnn, tiny_images, **_params(name))
+    assert sum(scans) == 1
+
+
 def test_integrated_gradients_completeness(tiny_resnet, tiny_images):
     x, t = tiny_images[:4], torch.tensor([0, 1, 2, 3])
     delta = _logit(tiny_resnet, x, t) - _logit(tiny_resnet, torch.zeros_like(x), t)

@@ -13,7 +13,7 @@ from captum.attr._core.lime import get_exp_kernel_similarity_function
 from torch import nn
 
 from xai_utils import attribution as A
-from xai_utils.attribution import perturbation as P
+from xai_utils.attribution import engine as P
 
 
 class LinearModel(nn.Module):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .cam import gradcam, gradcam_raw, gradcam_relu, guided_gradcam
+from .engine import best_chunk_size, evaluate_masks, kernel_shap_masks, lime_masks, weighted_least_squares
 from .gradient import (
     deconvolution,
     deeplift,
@@ -28,18 +29,8 @@ from .gradient import (
     saliency,
 )
 from .lrp import composite_names, lrp
-from .perturbation import (
-    anchor,
-    best_chunk_size,
-    evaluate_masks,
-    kernel_shap,
-    kernel_shap_masks,
-    lime,
-    lime_masks,
-    occlusion,
-    weighted_least_squares,
-)
-from .postprocess import Normalized, check_images, normalize, reduce_channels, resolve_target, upsample
+from .perturbation import anchor, kernel_shap, lime, occlusion
+from .postprocess import Normalized, normalize, reduce_channels, resolve_target, upsample
 from .segmentation import grid, patches, slic, sliding_windows
 
 CAM_METHODS = frozenset({"gradcam", "gradcam_relu"})
@@ -49,13 +40,13 @@ def attribute(name: str, model: nn.Module, x: Tensor, target: int | Tensor | Non
     """Run the registered method ``name`` on images x (N, C, H, W); ``target`` None = predicted class.
 
     ``target`` may be an int or an (N,) integer tensor.  Raises ``ValueError`` for an unknown name,
-    wrong shapes, NaN inputs or targets out of range.  Returns (N, 1, H, W) for ``CAM_METHODS``,
-    (N, C, H, W) otherwise; ``params`` are the method's keyword arguments.
+    wrong shapes, NaN inputs or targets out of range (the method checks x and target, once).
+    Returns (N, 1, H, W) for ``CAM_METHODS``, (N, C, H, W) otherwise; ``params`` are the method's
+    keyword arguments.
     """
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}; known: {sorted(METHODS)}")
-    check_images(x)
-    return METHODS[name](model, x, resolve_target(model, x, target), **params)
+    return METHODS[name](model, x, target, **params)
 
 
 METHODS = {
@@ -94,7 +85,6 @@ __all__ = [
     "normalize",
     "Normalized",
     "upsample",
-    "check_images",
     "resolve_target",
     "grid",
     "patches",

@@ -25,8 +25,10 @@ from captum.attr import (
 )
 from torch import Tensor, nn
 
-from .perturbation import best_chunk_size
-from .postprocess import check_images, resolve_target
+from ..checks import check_images
+from ..models import captum_safe
+from .engine import best_chunk_size
+from .postprocess import resolve_target
 
 __all__ = [
     "saliency",
@@ -46,10 +48,6 @@ _SAFE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def safe_model(model: nn.Module) -> nn.Module:
     """``models.captum_safe(model)``, cached per model object (rebuilt if parameters change)."""
-    try:
-        from ..models import captum_safe
-    except ImportError:  # package __init__ not written yet: the function lives in models.safe
-        from ..models.safe import captum_safe
     state = tuple(
         (t.data_ptr(), t._version, t.dtype) for t in list(model.parameters()) + list(model.buffers())
     )
@@ -82,7 +80,8 @@ def make_baselines(x: Tensor, baseline: str | float | Tensor, n: int = 1, seed: 
 
 
 def _prepare(model: nn.Module, x: Tensor, target) -> tuple[Tensor, Tensor]:
-    """Checked inputs: a fresh leaf copy of x that requires grad (the caller's tensor is untouched)."""
+    """The one input check of a gradient method: x checked, a fresh leaf copy of it that requires grad
+    (the caller's tensor is untouched), and the resolved (N,) target."""
     check_images(x)
     return x.detach().requires_grad_(), resolve_target(model, x, target)
 

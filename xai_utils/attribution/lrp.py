@@ -30,6 +30,7 @@ from zennit.rules import Epsilon, Pass
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 from zennit.types import BatchNorm, Convolution
 
+from ..models.real import ShortcutBlock
 from .gradient import _prepare, detached
 
 __all__ = ["lrp", "make_composite", "logit_relevance", "composite_names", "ShortcutBlockCanonizer"]
@@ -50,14 +51,6 @@ def composite_names() -> list[str]:
     return sorted({*COMPOSITES, "epsilon"})
 
 
-def _shortcut_block_type() -> type | None:
-    try:
-        from ..models.real import ShortcutBlock
-    except ImportError:  # pragma: no cover - models package incomplete
-        return None
-    return ShortcutBlock
-
-
 class ShortcutBlockCanonizer(AttributeCanonizer):
     """zennit canonizer for ``models.real.ShortcutBlock``: the residual sum goes through a ``Sum`` module.
 
@@ -69,8 +62,7 @@ class ShortcutBlockCanonizer(AttributeCanonizer):
 
     @classmethod
     def _attribute_map(cls, name: str, module: nn.Module) -> dict | None:
-        block = _shortcut_block_type()
-        if block is not None and isinstance(module, block):
+        if isinstance(module, ShortcutBlock):
             return {"forward": cls.forward.__get__(module), "canonizer_sum": Sum()}
         return None
 
@@ -83,11 +75,10 @@ class ShortcutBlockCanonizer(AttributeCanonizer):
 def _canonizers(model: nn.Module) -> list:
     """BN merging, then Sum modules for torchvision Basic/Bottleneck blocks and our ShortcutBlocks."""
     mods = list(model.modules())
-    block = _shortcut_block_type()
     out = [SequentialMergeBatchNorm()] if any(isinstance(m, BatchNorm) for m in mods) else []
     if any(isinstance(m, (BasicBlock, Bottleneck)) for m in mods):
         out += [ResNetBottleneckCanonizer(), ResNetBasicBlockCanonizer()]
-    if block is not None and any(isinstance(m, block) for m in mods):
+    if any(isinstance(m, ShortcutBlock) for m in mods):
         out.append(ShortcutBlockCanonizer())
     return out
 

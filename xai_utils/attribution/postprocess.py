@@ -1,4 +1,4 @@
-"""Input checks shared by every attribution method, and the named post-processing steps.
+"""Target resolution shared by every attribution method, and the named post-processing steps.
 
 Attribution methods return raw, signed maps; taking absolute values, summing channels or
 normalising is always an explicit call here (STYLE.md section 2).
@@ -12,22 +12,9 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
 
-__all__ = ["check_images", "resolve_target", "reduce_channels", "normalize", "Normalized", "upsample"]
+from ..checks import check_images
 
-
-def check_images(x: Tensor, name: str = "x") -> Tensor:
-    """Raise ``ValueError`` unless ``x`` is a finite floating tensor of shape (N, C, H, W) with N >= 1."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)} ({x.dim()} dims)")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (N = 0)")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be floating point images in [0, 1], got dtype {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
+__all__ = ["resolve_target", "reduce_channels", "normalize", "Normalized", "upsample"]
 
 
 def _num_classes(model: nn.Module, x: Tensor) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .postprocess import check_images
+from ..checks import check_images
 
 __all__ = ["grid", "patches", "sliding_windows", "slic"]
 
