@@ -37,6 +37,8 @@ GOOD = {"paper": "salagg", "title": "t", "source": "000.txt",
     (lambda d: d["numbers"]["t1.mls"].update(value=None), "null value needs a note"),
     (lambda d: d["numbers"]["t1.mls"].update(extra=1), "unexpected"),
     (lambda d: d.update(numbers={}), "non-empty"),
+    (lambda d: d.update(claims={"c": {"text": "x", "ref": "Fig. 1"}}), "claim 'c' needs exactly text, ref, paper"),
+    (lambda d: d.update(claims={"c": {"text": "x", "ref": "Fig. 1", "paper": " "}}), "non-empty strings"),
 ])
 def test_schema_violations_are_named(edit, message):
     doc = json.loads(json.dumps(GOOD))
@@ -73,17 +75,25 @@ def test_compare_puts_paper_and_ours_side_by_side(tmp_path, monkeypatch):
 @pytest.fixture
 def chapter_params(monkeypatch):
     """The chapter's parameter names, as its notebook's parameters cell would declare them."""
-    from xai_utils import run
-
-    monkeypatch.setattr(run, "defaults", lambda paper: {"preset": "offline", "seed": 0, "device": "auto"})
+    monkeypatch.setattr(report, "defaults", lambda paper: {"preset": "offline", "seed": 0, "device": "auto"})
+    claims = {"gbp_far": {"text": "GBP-Norm beats MLS on far-OOD", "ref": "Table 1", "paper": "91.0 vs 88.0"}}
+    monkeypatch.setattr(report, "paper_claims", lambda paper: claims)
 
 
 def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params):
     monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path))
     report.start("salagg", {"preset": "offline", "seed": 0, "unrelated": 1} | {"device": "cpu"})
     report.section("one")
-    v = report.claim("GBP-Norm beats MLS on far-OOD", paper=0.91, ours=0.85, holds=False, ref="Table 1")
-    assert v.mark == "does not hold" and "0.850" in repr(v) and "❌" in v._repr_markdown_()
+    v = report.claim("gbp_far", ours=0.85, verdict=report.decide(0.85 > 0.88))
+    assert v.verdict == "does not hold" and "0.850" in repr(v) and "91.0 vs 88.0" in repr(v)
+    assert v._repr_markdown_().startswith("**does not hold here**: GBP-Norm beats MLS on far-OOD *(Table 1)*")
+    with pytest.raises(ValueError, match="unknown verdict 'yes'"):
+        report.claim("gbp_far", ours=1, verdict="yes")
+    with pytest.raises(ValueError, match="needs a why"):
+        report.claim("gbp_far", ours=1, verdict="holds by construction")
+    with pytest.raises(KeyError, match="claim 'nope' not in"):
+        report.claim("nope", ours=1, verdict="holds")
+    report.claim("gbp_far", ours="16 images", verdict="not testable here", why="needs 300 OOD images")
     report.record("auroc", 0.5, "auroc%")
     with pytest.raises(ValueError, match="unknown kind 'percent'"):
         report.record("x", 1.0, "percent")
@@ -91,11 +101,13 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
     printed = capsys.readouterr().out
     assert "git commit:" in printed and "wall time:" in printed and "one " in printed
     doc = json.loads((tmp_path / "salagg.json").read_text())
-    assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"}} and doc["claims"][0]["holds"] is False
+    assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"}} and doc["claims"][0]["verdict"] == "does not hold"
     assert doc["params"] == {"preset": "offline", "seed": 0, "device": "cpu"}  # only declared parameters
     table = report.overview(tmp_path)
-    assert table.loc[0, "holds?"] == "no" and table.loc[0, "paper"] == "salagg"
-    assert report.overview_summary(table).loc[("salagg", "offline"), "no"] == 1
+    assert table.loc[0, "verdict"] == "does not hold" and table.loc[0, "paper"] == "salagg"
+    summary = report.overview_summary(table)
+    assert summary.loc[("salagg", "offline"), "does not hold"] == 1
+    assert list(summary.columns) == ["does not hold", "not testable here"]  # in the order of VERDICTS
 
 
 def test_smoke_runs_write_no_results(tmp_path, monkeypatch, chapter_params):

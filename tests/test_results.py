@@ -42,7 +42,7 @@ def test_committed_results_declare_a_known_kind_for_every_number():
 
 
 DOC = {"numbers": {"auroc": {"value": 70.0, "kind": "auroc%"}, "n": {"value": 3.0, "kind": "count"}},
-       "claims": [{"claim": "A beats B", "holds": True, "ours": "70.0"}]}
+       "claims": [{"key": "a_beats_b", "claim": "A beats B", "verdict": "holds", "ours": "70.0"}]}
 
 
 def _changed(path: str, value):
@@ -61,7 +61,8 @@ def _changed(path: str, value):
                  id="auroc-moved"),
     pytest.param(_changed("numbers/n/value", 4.0), "'n' .*committed 3.0, now 4.0", id="count-changed"),
     pytest.param(_changed("numbers/auroc/value", float("nan")), "'auroc'.*now nan", id="nan"),
-    pytest.param(_changed("claims/0/holds", False), "'A beats B': verdict changed from True", id="verdict-flipped"),
+    pytest.param(_changed("claims/0/verdict", "does not hold"), "'a_beats_b': verdict changed from 'holds'",
+                 id="verdict-flipped"),
     pytest.param({"numbers": {}, "claims": []}, "not recomputed", id="missing"),
 ])
 def test_results_diff_names_what_changed(fresh, message):

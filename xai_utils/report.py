@@ -24,6 +24,7 @@ import yaml
 
 from . import config
 from .cache import atomic_write
+from .params import defaults
 
 PAPERS = ("salagg", "s_and_i", "hermitry", "disagreement", "synthetic_cells")
 PACKAGES = ("torch", "torchvision", "captum", "zennit", "numpy", "scipy", "scikit-learn", "scikit-image",
@@ -49,7 +50,8 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def validate_paper_numbers(doc: Any, paper: str) -> None:
-    """Schema: ``{paper, title, source, numbers: {id: {value, ref, what[, note]}}}``.
+    """Schema: ``{paper, title, source, numbers: {id: {value, ref, what[, note]}}[, claims: {key: {text, ref,
+    paper}}]}``.
 
     ``value`` is a number, or null with a ``note`` saying why (e.g. unreadable in the text copy).
     ``ref`` names the table or figure (or section) the number comes from.
@@ -59,6 +61,11 @@ def validate_paper_numbers(doc: Any, paper: str) -> None:
     missing = {"paper", "title", "source", "numbers"} - set(doc)
     if missing:
         raise ValueError(f"{paper}: missing top-level keys {sorted(missing)}")
+    for key, entry in (doc.get("claims") or {}).items():
+        if not isinstance(entry, dict) or set(entry) != {"text", "ref", "paper"}:
+            raise ValueError(f"{paper}: claim {key!r} needs exactly text, ref, paper")
+        if not all(isinstance(v, str) and v.strip() for v in entry.values()):
+            raise ValueError(f"{paper}: claim {key!r}: text, ref and paper must be non-empty strings")
     if doc["paper"] != paper:
         raise ValueError(f"{paper}: file says paper={doc['paper']!r}")
     if not isinstance(doc["numbers"], dict) or not doc["numbers"]:
@@ -79,13 +86,23 @@ def validate_paper_numbers(doc: Any, paper: str) -> None:
             raise ValueError(f"{paper}.{key}: ref and what must be non-empty")
 
 
-def paper_numbers(paper: str) -> pd.DataFrame:
-    """The numbers a paper prints, indexed by id, with columns value, ref, what, note."""
+def _paper_doc(paper: str) -> dict[str, Any]:
     path = config.PAPER_NUMBERS_DIR / f"{paper}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no paper numbers for {paper!r}: {path} does not exist")
     doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     validate_paper_numbers(doc, paper)
+    return doc
+
+
+def paper_claims(paper: str) -> dict[str, dict[str, str]]:
+    """The paper's claims a chapter checks: key -> {text, ref, paper} (the paper's wording and side)."""
+    return dict(_paper_doc(paper).get("claims") or {})
+
+
+def paper_numbers(paper: str) -> pd.DataFrame:
+    """The numbers a paper prints, indexed by id, with columns value, ref, what, note."""
+    doc = _paper_doc(paper)
     frame = pd.DataFrame.from_dict(doc["numbers"], orient="index")
     frame.index.name = "id"
     return frame.reindex(columns=["value", "ref", "what", "note"])
@@ -119,28 +136,38 @@ def compare(paper: str, ours: Mapping[str, float], *, kind: str | Mapping[str, s
 
 # ---------------------------------------------------------------------------- verdicts and results
 
+#: The four verdicts a claim can get.  "holds by construction": the check cannot fail on this setup (say
+#: why); "not testable here": the data or budget of this run cannot decide it (say what would be needed).
+VERDICTS = ("holds", "does not hold", "holds by construction", "not testable here")
+_NEEDS_WHY = ("holds by construction", "not testable here")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether one of the paper's claims holds for our numbers; recorded for the overview page."""
+    """Our verdict on one of the paper's claims; recorded for the overview page."""
 
+    key: str
     claim: str
-    holds: bool | None  # None: cannot be tested with this preset
+    verdict: str
     paper: str
     ours: str
     ref: str = ""
-
-    @property
-    def mark(self) -> str:
-        return {True: "holds", False: "does not hold", None: "not tested"}[self.holds]
+    why: str = ""
 
     def __repr__(self) -> str:
         ref = f" [{self.ref}]" if self.ref else ""
-        return f"Claim{ref}: {self.claim}\n  paper: {self.paper}\n  ours:  {self.ours}\n  -> {self.mark} here"
+        why = f"\n  why:   {self.why}" if self.why else ""
+        return f"Claim{ref}: {self.claim}\n  paper: {self.paper}\n  ours:  {self.ours}{why}\n  -> {self.verdict} here"
 
     def _repr_markdown_(self) -> str:
-        icon = {True: "✅", False: "❌", None: "➖"}[self.holds]
         ref = f" *({self.ref})*" if self.ref else ""
-        return f"{icon} **{self.mark} here**: {self.claim}{ref}<br>paper: {self.paper}; ours: {self.ours}"
+        why = f"<br>why: {self.why}" if self.why else ""
+        return f"**{self.verdict} here**: {self.claim}{ref}<br>paper: {self.paper}; ours: {self.ours}{why}"
+
+
+def decide(ok: bool) -> str:
+    """``"holds"`` or ``"does not hold"`` from a check that could have gone either way."""
+    return "holds" if bool(ok) else "does not hold"
 
 
 @dataclass
@@ -160,11 +187,27 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def claim(text: str, *, paper: Any, ours: Any, holds: bool | None, ref: str = "") -> Verdict:
-    """Record and return a verdict; ``holds`` is computed by the notebook from the numbers."""
-    verdict = Verdict(text, None if holds is None else bool(holds), _fmt(paper), _fmt(ours), ref)
-    _RUN.claims.append(verdict)
-    return verdict
+def claim(key: str, *, ours: Any, verdict: str, why: str = "", paper: str = "") -> Verdict:
+    """Record and return our verdict on the claim ``key`` of the running chapter's paper.
+
+    The claim's wording, reference and the paper's side come from ``claims:`` in
+    ``data/paper_numbers/<paper>.yaml``; ``ours`` is our side in numbers, ``verdict`` one of
+    :data:`VERDICTS` (computed from the numbers), and ``why`` says, for "holds by construction", why the
+    check cannot fail and, for "not testable here", what would be needed.  ``paper`` overrides the
+    file's wording of the paper's side where it depends on the run (e.g. a preset's table).
+    """
+    if verdict not in VERDICTS:
+        raise ValueError(f"claim {key!r}: unknown verdict {verdict!r}; known: {', '.join(VERDICTS)}")
+    if verdict in _NEEDS_WHY and not why:
+        raise ValueError(f"claim {key!r}: the verdict {verdict!r} needs a why")
+    claims = paper_claims(_RUN.paper)
+    if key not in claims:
+        raise KeyError(f"{_RUN.paper}: claim {key!r} not in data/paper_numbers/{_RUN.paper}.yaml; "
+                       f"known: {', '.join(sorted(claims))}")
+    entry = claims[key]
+    result = Verdict(key, entry["text"], verdict, paper or entry["paper"], _fmt(ours), entry["ref"], why)
+    _RUN.claims.append(result)
+    return result
 
 
 #: How far a recomputed number may lie from the committed one (absolute, in the number's unit) before
@@ -209,8 +252,6 @@ def start(paper: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     ``namespace`` is the notebook's ``globals()``; the parameter names are those of the notebook's
     ``parameters`` cell, so provenance lists exactly what the run was given.
     """
-    from .run import defaults
-
     global _RUN
     params = {k: namespace[k] for k in defaults(paper) if k in namespace}
     _RUN = _Run(paper=paper, params=params)
@@ -296,15 +337,15 @@ def results_diff(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list
             problems.append(f"number {name!r} ({old['kind']}, tolerance {tol:g}): committed {old['value']!r}, "
                             f"now {new['value']!r} ({new['kind']})")
     problems += [f"number {name!r}: new, not in the committed results" for name in sorted(set(new_numbers) - set(old_numbers))]
-    old_claims = {c["claim"]: c for c in committed.get("claims", [])}
-    new_claims = {c["claim"]: c for c in fresh.get("claims", [])}
+    old_claims = {c["key"]: c for c in committed.get("claims", [])}
+    new_claims = {c["key"]: c for c in fresh.get("claims", [])}
     for text, old in old_claims.items():
         new = new_claims.get(text)
         if new is None:
-            problems.append(f"claim {text!r}: committed verdict {old['holds']!r}, not checked now")
-        elif new["holds"] != old["holds"]:
-            problems.append(f"claim {text!r}: verdict changed from {old['holds']!r} (ours {old['ours']}) "
-                            f"to {new['holds']!r} (ours {new['ours']})")
+            problems.append(f"claim {text!r}: committed verdict {old['verdict']!r}, not checked now")
+        elif new["verdict"] != old["verdict"]:
+            problems.append(f"claim {text!r}: verdict changed from {old['verdict']!r} (ours {old['ours']}) "
+                            f"to {new['verdict']!r} (ours {new['ours']})")
     problems += [f"claim {text!r}: new, not in the committed results" for text in new_claims if text not in old_claims]
     return problems
 
@@ -316,13 +357,13 @@ def overview(results_dir: Path | None = None) -> pd.DataFrame:
         doc = json.loads(path.read_text())
         for v in doc.get("claims", []):
             rows.append({"paper": doc["paper"], "preset": doc["preset"], "claim": v["claim"], "ref": v["ref"],
-                         "paper's number": v["paper"], "ours": v["ours"],
-                         "holds?": {True: "yes", False: "no", None: "not tested"}[v["holds"]]})
-    return pd.DataFrame(rows, columns=["paper", "preset", "claim", "ref", "paper's number", "ours", "holds?"])
+                         "paper's number": v["paper"], "ours": v["ours"], "verdict": v["verdict"]})
+    return pd.DataFrame(rows, columns=["paper", "preset", "claim", "ref", "paper's number", "ours", "verdict"])
 
 
 def overview_summary(table: pd.DataFrame) -> pd.DataFrame | str:
     """Claims per chapter and preset counted by verdict, or a note when no chapter has results yet."""
     if table.empty:
         return "No chapter has written results yet: run `make book` (or `python -m xai_utils.run all`)."
-    return table.groupby(["paper", "preset"])["holds?"].value_counts().unstack(fill_value=0)
+    counts = table.groupby(["paper", "preset"])["verdict"].value_counts().unstack(fill_value=0)
+    return counts.reindex(columns=[v for v in VERDICTS if v in counts.columns])
