@@ -110,13 +110,13 @@ report.compare("synthetic_cells", sc.protocol_numbers(splits, n_branches=n_branc
 # r_f when it does; the counter reaching n_l stops training. The mean accuracy of the five branches on
 # the evaluation data is high for all three architectures (Table I).
 #
-# *Here.* The same protocol (`xai_utils.experiments.synthetic_cells.train_branch`) with small networks
-# trained from scratch, far fewer images and epochs (to fit the 4-minute budget on two CPU cores), a
-# one-cycle learning-rate schedule for the base model (random initialisation needs it; the paper
-# fine-tunes pretrained weights at a constant rate) and a smaller constant rate for the branches, and
-# a smaller early-stopping limit n_l. Expect clearly lower accuracies than the paper's: the networks
-# see each image a few times only. The wrong predictions feed the galleries' wrong cases (the paper
-# kept some on purpose).
+# *Here.* The same protocol (`xai_utils.models.RegularEvaluation`, a stopping rule of the one trainer)
+# with small networks trained from scratch, far fewer images and epochs (to fit the 4-minute budget on
+# two CPU cores), a one-cycle learning-rate schedule for the base model (random initialisation needs
+# it; the paper fine-tunes pretrained weights at a constant rate) and a smaller constant rate for the
+# branches, and a smaller early-stopping limit n_l. Expect clearly lower accuracies than the paper's:
+# the networks see each image a few times only. The wrong predictions feed the galleries' wrong cases
+# (the paper kept some on purpose).
 
 # %%
 report.section("training")
@@ -140,9 +140,7 @@ report.compare("synthetic_cells", sc.accuracy_numbers(ev), kind="fraction")
 
 # %%
 chk = sc.checks(ev)
-report.claim("The branch models of all three architectures reach a high evaluation accuracy",
-             paper="high for all three (Table I, compared above)", ours=chk["accuracy"].ours,
-             holds=chk["accuracy"].holds, ref="Table I")
+report.claim("accuracy", **chk["accuracy"])
 
 # %% [markdown]
 # ## The five-band score (Sec. III-C)
@@ -198,21 +196,11 @@ sc.method_table(ev.samples, "soft")
 sc.method_table(ev.samples, "clamped")
 
 # %%
-display(report.claim("Recall scores are generally low for most points of Fig. 3",
-                     paper="most points have low recall (qualitative)", ours=chk["recall_low"].ours,
-                     holds=chk["recall_low"].holds, ref="Fig. 3"))
-display(report.claim("Saliency on AlexNet has the highest average recall",
-                     paper="Saliency on AlexNet is the top-recall point of Fig. 3(A)",
-                     ours=chk["top_recall"].ours, holds=chk["top_recall"].holds, ref="Fig. 3(A)"))
-display(report.claim("Deconvolution: relatively high recall but low precision (artifact pixels)",
-                     paper="qualitative, Fig. 3 and Fig. 5", ours=chk["deconvolution"].ours,
-                     holds=chk["deconvolution"].holds, ref="Fig. 3"))
-display(report.claim("AlexNet has slightly higher recall than VGG, ResNet the lowest",
-                     paper="qualitative, Sec. IV-A", ours=chk["recall_order"].ours,
-                     holds=chk["recall_order"].holds, ref="Fig. 3"))
-report.claim("Clamping changes the scores (not necessarily for the better)",
-             paper="changes most visible for AlexNet and VGG, Fig. 3(C)", ours=chk["clamping"].ours,
-             holds=chk["clamping"].holds, ref="Fig. 3(C)")
+display(report.claim("recall_low", **chk["recall_low"]))
+display(report.claim("top_recall", **chk["top_recall"]))
+display(report.claim("deconvolution", **chk["deconvolution"]))
+display(report.claim("recall_order", **chk["recall_order"]))
+report.claim("clamping", **chk["clamping"])
 
 # %% [markdown]
 # ## ROC (Fig. 4)
@@ -232,11 +220,8 @@ fig = sc.plot_roc(ev.roc)
 sc.roc_summary(ev.roc)
 
 # %%
-display(report.claim("Most methods lie in a poor ROC region", paper="qualitative, Fig. 4",
-                     ours=chk["poor_roc"].ours, holds=chk["poor_roc"].holds, ref="Fig. 4"))
-report.claim("Saliency has a higher FPR than most methods (recall/FPR trade-off)",
-             paper="most prominent for Saliency, Fig. 4", ours=chk["saliency_fpr"].ours,
-             holds=chk["saliency_fpr"].holds, ref="Fig. 4")
+display(report.claim("poor_roc", **chk["poor_roc"]))
+report.claim("saliency_fpr", **chk["saliency_fpr"])
 
 # %% [markdown]
 # ## Heatmap galleries (Figs. 5, 6 and the appendix)
@@ -277,11 +262,8 @@ sc.similarity_table(ev)
 sc.abs_gain(ev.samples)
 
 # %%
-display(report.claim("DeepLift and DeepLiftShap produce similar heatmaps", paper="qualitative, Fig. 6(B)",
-                     ours=chk["dl_dls_alike"].ours, holds=chk["dl_dls_alike"].holds, ref="Fig. 6(B)"))
-report.claim("Taking absolute values raises the recall of DeepLift and DeepLiftShap (negative values mark "
-             "discriminative parts)", paper="qualitative, Fig. 6(B)", ours=chk["abs_recall"].ours,
-             holds=chk["abs_recall"].holds, ref="Fig. 6 / Sec. IV-A")
+display(report.claim("dl_dls_alike", **chk["dl_dls_alike"]))
+report.claim("abs_recall", **chk["abs_recall"])
 
 # %% [markdown]
 # Appendix (compact): for every architecture one correct and one wrong prediction, with every method's
@@ -295,8 +277,7 @@ report.claim("Taking absolute values raises the recall of DeepLift and DeepLiftS
 fig = sc.plot_predictions(list(gal.values()), methods=methods)
 
 # %%
-report.claim("Heatmaps are sparsest for ResNet, then VGG, then AlexNet", paper="qualitative, Sec. V",
-             ours=chk["sparsity"].ours, holds=chk["sparsity"].holds, ref="Sec. V")
+report.claim("sparsity", **chk["sparsity"])
 
 # %% [markdown]
 # ## Summary

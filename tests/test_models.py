@@ -9,8 +9,8 @@ from captum.attr import DeepLift
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from xai_utils import config
-from xai_utils.models import real, safe, small, train
+from xai_utils import config, models
+from xai_utils.models import cached, real, safe, small, train
 
 SMALL_INPUT = {"small_resnet": 16, "small_vgg": 32, "small_alexnet": 32}
 REAL_INPUT = {"inception_v3": 75, "cifar": 32, "openood": 32}
@@ -52,28 +52,30 @@ def _check_contract(model: nn.Module, x: torch.Tensor, num_classes: int) -> None
 
 
 # ---------------------------------------------------------------- small nets
-@pytest.mark.parametrize("arch", sorted(small.ARCHITECTURES))
+SMALL = sorted(set(models.ARCHITECTURES) - models.PAPER_ARCHITECTURES)
+
+
+@pytest.mark.parametrize("arch", SMALL)
 def test_small_contract(arch):
     torch.manual_seed(0)
     s = SMALL_INPUT[arch]
-    model = small.build(arch, 5, **({"image_size": s} if arch == "small_vgg" else {}))
+    model = models.build(arch, 5, **({"image_size": s} if arch == "small_vgg" else {}))
     assert isinstance(list(model.children())[0], small.Normalize)
     _check_contract(_randomise_bn(model), torch.rand(3, 3, s, s), 5)
 
 
-@pytest.mark.parametrize("arch", sorted(small.ARCHITECTURES))
+@pytest.mark.parametrize("arch", SMALL)
 def test_small_grey_input_and_64px(arch):
-    model = small.build(arch, 3, in_channels=1, **({"image_size": 64} if arch == "small_vgg" else {})).eval()
+    model = models.build(arch, 3, in_channels=1, **({"image_size": 64} if arch == "small_vgg" else {})).eval()
     assert model(torch.rand(2, 1, 64, 64)).shape == (2, 3)
     with pytest.raises(ValueError, match="channels|expected images"):
         model(torch.rand(2, 3, 64, 64))
 
 
 def test_build_unknown_lists_known():
-    with pytest.raises(ValueError, match="small_resnet"):
-        small.build("resnet_tiny", 3)
-    with pytest.raises(ValueError, match="cifar_resnet20"):
-        real.build_real("resnet_tiny", 3)
+    with pytest.raises(ValueError, match="unknown architecture 'resnet_tiny'.*cifar_resnet20.*small_resnet"):
+        models.build("resnet_tiny", 3)
+    assert SMALL == ["small_alexnet", "small_resnet", "small_vgg"]  # the offline nets are the small_* entries
 
 
 @pytest.mark.parametrize("depth", [8, 14, 20])
@@ -175,6 +177,56 @@ def test_train_early_stopping(toy):
     assert len(res.history) == 3 and res.best_epoch == 1
 
 
+def test_regular_evaluation_rule_follows_the_paper():
+    # improvement: counter * r_f; no improvement: + 1; reaching n_l stops; beating the target stops
+    rule = train.RegularEvaluation(1, target_acc=0.96, refresh=0.5, n_limit=3)
+    n, best, stop = rule.update(0.0, -1.0, 0.5)
+    assert (n, best, stop) == (0.0, 0.5, "")
+    n, best, stop = rule.update(n, best, 0.4)
+    assert (n, best, stop) == (1.0, 0.5, "")
+    n, best, stop = rule.update(n, best, 0.5)  # equal: no improvement
+    assert (n, stop) == (2.0, "")
+    n, best, stop = rule.update(n, best, 0.6)
+    assert (n, best, stop) == (1.0, 0.6, "")
+    assert rule.update(2.5, best, 0.1)[2] == "early"
+    assert rule.update(5.0, 0.9, 0.97)[2] == "target"
+    with pytest.raises(ValueError, match="refresh"):
+        train.RegularEvaluation(2, refresh=1.5)
+
+
+def _regular(model, toy, n_shards=2, epochs=3, batch_size=4, lr=1e-3, **rule):
+    x, y, xv, yv = toy
+    stopping = train.RegularEvaluation(n_shards, **rule)
+    return train.fit(model, x[:48], y[:48], xv[:20], yv[:20], epochs=epochs, batch_size=batch_size, lr=lr,
+                     weight_decay=0.0, schedule="constant", stopping=stopping, device="cpu", progress=False)
+
+
+def test_regular_evaluation_stops_on_target_after_first_validation(toy):
+    torch.manual_seed(0)
+    res = _regular(small.small_vgg(6, width=2, image_size=12), toy, every=2, target_acc=-1.0)
+    assert res.stop == "target" and res.iterations == 2 and len(res.history) == 1
+    assert set(res.history[0]) == {"iteration", "shard", "shard_acc", "n_early"} and 0 <= res.val_acc <= 1
+
+
+def test_regular_evaluation_early_stops_when_nothing_improves(toy):
+    # lr = 0 and no BatchNorm: the accuracy never changes, so after the first validation the counter
+    # grows by one
+    torch.manual_seed(0)
+    res = _regular(small.small_alexnet(6, width=2, hidden=8), toy, n_shards=1, epochs=5, lr=0.0, every=1,
+                   target_acc=2.0, n_limit=3, refresh=0.5)
+    assert res.stop == "early" and res.iterations == 4
+    assert [h["n_early"] for h in res.history] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_regular_evaluation_runs_out_of_epochs_and_keeps_the_final_weights(toy):
+    torch.manual_seed(0)
+    model = small.small_vgg(6, width=2, image_size=12)
+    res = _regular(model, toy, epochs=2, batch_size=8, lr=1e-2, every=100, target_acc=2.0)
+    assert res.stop == "epochs" and res.iterations == 12 and res.epochs == pytest.approx(2.0)
+    assert res.model is model and not model.training and res.best_epoch == 2
+    assert res.val_acc == pytest.approx(train.accuracy(model, toy[2][:20], toy[3][:20]))
+
+
 def test_augment_is_a_shift_or_flip():
     x = torch.rand(16, 2, 6, 6)
     out = train._augment(x, torch.Generator().manual_seed(0), pad=2)
@@ -225,29 +277,29 @@ def test_cached_classifier_hits_without_training(toy, tmp_path, monkeypatch):
         dict(epochs=1, batch_size=64, seed=0),
         {"gen": "toy", "seed": 0},
     )
-    first = train.cached_classifier(*args, *toy, progress=False)
+    first = cached.cached_classifier(*args, *toy, progress=False)
     assert not first.from_cache and len(list(tmp_path.rglob("*.pt"))) == 1
 
     def boom(*_a, **_k):
         raise AssertionError("trained on a cache hit")
 
-    monkeypatch.setattr(train, "train_classifier", boom)
-    second = train.cached_classifier(*args, *toy, progress=False)
+    monkeypatch.setattr(cached, "train_classifier", boom)
+    second = cached.cached_classifier(*args, *toy, progress=False)
     assert second.from_cache and not second.model.training
     assert second.history == first.history and second.best_epoch == first.best_epoch
     with torch.no_grad():
         torch.testing.assert_close(second.model(toy[2]), first.model(toy[2]))
     with pytest.raises(AssertionError, match="cache hit"):  # a different data_key is a miss
-        train.cached_classifier(*args[:3], {"gen": "toy", "seed": 1}, *toy, progress=False)
+        cached.cached_classifier(*args[:3], {"gen": "toy", "seed": 1}, *toy, progress=False)
 
 
 def test_cached_classifier_keys_init_state_by_content(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     init = small.small_resnet(6, depth=8, width=4).state_dict()
     kw = dict(epochs=1, batch_size=64, init_state=init)
-    train.cached_classifier("small_resnet", dict(depth=8, width=4), kw, {"d": 0}, *toy, progress=False)
+    cached.cached_classifier("small_resnet", dict(depth=8, width=4), kw, {"d": 0}, *toy, progress=False)
     init2 = {k: v + 1 if v.is_floating_point() else v for k, v in init.items()}
-    train.cached_classifier(
+    cached.cached_classifier(
         "small_resnet", dict(depth=8, width=4), dict(kw, init_state=init2), {"d": 0}, *toy, progress=False
     )
     assert len(list(tmp_path.rglob("*.pt"))) == 2
@@ -258,7 +310,7 @@ def test_default_offline_recipe():
     """The recommended offline classifier: >= 90% test accuracy on 6 cell classes at 32x32."""
     cells = pytest.importorskip("xai_utils.data.cells")
     torch.set_num_threads(2)
-    d = train.DEFAULT_OFFLINE
+    d = models.DEFAULT_OFFLINE
     n_tr, n_va, size, classes = (d["data"][k] for k in ("n_train", "n_val", "size", "classes"))
     tr, va, te = (
         cells.make_cells(n, size=size, classes=classes, seed=s) for n, s in ((n_tr, 0), (n_va, 1), (1200, 2))
@@ -273,18 +325,19 @@ def test_default_offline_recipe():
 # ---------------------------------------------------------------- real architectures
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(real.REAL_ARCHITECTURES)],
+    [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+     for n in sorted(models.PAPER_ARCHITECTURES)],
 )
 def test_real_contract(name):
     torch.manual_seed(0)
     s = _input_size(name)
-    _check_contract(_randomise_bn(real.build_real(name, 7)), torch.rand(2, 3, s, s), 7)
+    _check_contract(_randomise_bn(models.build(name, 7)), torch.rand(2, 3, s, s), 7)
 
 
 @pytest.mark.parametrize("name", ["resnet34", "mnasnet1_0", "densenet121"])
 def test_torchvision_wrapper_matches_torchvision_forward(name):
     torch.manual_seed(0)
-    model = real.build_real(name, 5).eval()
+    model = models.build(name, 5).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(x), model.net(model.normalize(x)))
@@ -348,19 +401,19 @@ def test_load_checkpoint_fake_akamaster(tmp_path):
 
 def test_load_checkpoint_torchvision_state_dict(tmp_path):
     torch.manual_seed(0)
-    src = real.build_real("mnasnet1_0", 4)
+    src = models.build("mnasnet1_0", 4)
     torch.save(src.net.state_dict(), tmp_path / "plain.pt")  # torchvision's own layout, into .net
     torch.save({"model": src.state_dict()}, tmp_path / "wrapped.pt")  # our wrapper's layout
     for f in ("plain.pt", "wrapped.pt"):
         torch.manual_seed(5)
-        model = real.load_checkpoint(real.build_real("mnasnet1_0", 4), tmp_path / f)
+        model = real.load_checkpoint(models.build("mnasnet1_0", 4), tmp_path / f)
         assert all(torch.equal(model.state_dict()[k], v) for k, v in src.state_dict().items())
 
 
 def test_load_checkpoint_errors(tmp_path):
     model = real.cifar_resnet(20)
-    with pytest.raises(FileNotFoundError, match=r"nope\.th.*preset 'real'"):
-        real.load_checkpoint(model, tmp_path / "nope.th", preset="real")
+    with pytest.raises(FileNotFoundError, match=r"nope\.th not found"):
+        real.load_checkpoint(model, tmp_path / "nope.th")
     (tmp_path / "corrupt.th").write_bytes(b"\x80\x04 definitely not a checkpoint")
     with pytest.raises(ValueError, match=r"corrupt\.th"):
         real.load_checkpoint(model, tmp_path / "corrupt.th")
@@ -465,7 +518,7 @@ def test_captum_safe_small_resnet_and_inplace_relu():
 )
 def test_captum_safe_real_architectures(name):
     torch.manual_seed(0)
-    model = _randomise_bn(real.build_real(name, 3)).double().eval()
+    model = _randomise_bn(models.build(name, 3)).double().eval()
     s = _input_size(name)
     x = torch.rand(2, 3, s, s, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     sm = safe.captum_safe(model)

@@ -5,59 +5,59 @@ Contract: inputs ``(N, C, H, W)`` in [0, 1] (a :class:`Normalize` module comes f
 ``model.cam_layer``: the module whose output is the last convolutional feature map.
 ``model.eval()`` is the caller's job.
 
-* :mod:`.small`: small ResNet/VGG/AlexNet-style nets for the offline data (``ARCHITECTURES``, ``build``).
-* :mod:`.train`: seeded trainer with early stopping, and a cached variant (``train_classifier``,
-  ``cached_classifier``, ``DEFAULT_OFFLINE``).
+* :mod:`.registry`: the one registry of architectures by name (``ARCHITECTURES``, ``build``).
+* :mod:`.small`: small ResNet/VGG/AlexNet-style nets for the offline data.
 * :mod:`.real`: architectures of the papers' pretrained nets, local checkpoints only
-  (``REAL_ARCHITECTURES``, ``real_classifier``, ``load_checkpoint``).
+  (``real_classifier``, ``load_checkpoint``).
+* :mod:`.train`: the one trainer (``fit``, ``train_classifier``; stopping rule ``RegularEvaluation``).
+* :mod:`.cached`: the trainer through the shipped-model store and cache (``cached_classifier``,
+  ``benchmark_classifier``, ``DEFAULT_OFFLINE``).
 * :mod:`.safe`: ``captum_safe(model)``, a copy without reused / in-place / functional ReLUs.
 """
 
+from .cached import DEFAULT_OFFLINE, benchmark_classifier, cached_classifier
+from .checkpoints import resolve_cifar_checkpoint
 from .real import (
-    REAL_ARCHITECTURES,
     CifarResNet,
     OpenOODResNet18,
     ShortcutBlock,
     TorchvisionClassifier,
-    build_real,
     cifar_resnet,
     load_checkpoint,
     openood_resnet18_32x32,
     real_classifier,
 )
+from .registry import ARCHITECTURES, PAPER_ARCHITECTURES, build, check_architecture
 from .safe import captum_safe, relu_calls
-from .small import ARCHITECTURES, Classifier, Normalize, build, small_alexnet, small_resnet, small_vgg
-from .train import (
-    DEFAULT_OFFLINE,
-    TrainResult,
-    accuracy,
-    benchmark_classifier,
-    cached_classifier,
-    train_classifier,
-)
+from .small import Classifier, Normalize, small_alexnet, small_resnet, small_vgg
+from .train import RegularEvaluation, TrainResult, accuracy, cpu_state, fit, train_classifier
 
 __all__ = [
     "ARCHITECTURES",
-    "REAL_ARCHITECTURES",
     "DEFAULT_OFFLINE",
+    "PAPER_ARCHITECTURES",
     "Classifier",
     "CifarResNet",
     "Normalize",
     "OpenOODResNet18",
+    "RegularEvaluation",
     "ShortcutBlock",
     "TorchvisionClassifier",
     "TrainResult",
     "accuracy",
     "benchmark_classifier",
     "build",
-    "build_real",
     "cached_classifier",
     "captum_safe",
+    "check_architecture",
     "cifar_resnet",
+    "cpu_state",
+    "fit",
     "load_checkpoint",
     "openood_resnet18_32x32",
     "real_classifier",
     "relu_calls",
+    "resolve_cifar_checkpoint",
     "small_alexnet",
     "small_resnet",
     "small_vgg",

@@ -53,21 +53,18 @@ def _refusal(err: Exception) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"[:300]
 
 
-def read_state_dict(path: str | os.PathLike, *, preset: str | None = None) -> dict[str, Tensor]:
+def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """The state dict of a checkpoint file (``state_dict``/``model``/``net`` unwrapped, no ``module.``).
 
     Read with ``torch.load(weights_only=True, map_location="cpu")``.  Raises ``FileNotFoundError``
-    (naming ``path`` and ``preset``), ``IsADirectoryError``, or ``ValueError`` for a file that is not
+    (naming ``path``), ``IsADirectoryError``, or ``ValueError`` for a file that is not
     a checkpoint of plain tensors or holds a NaN/inf tensor (naming the file and the tensor).
     """
     path = Path(path).expanduser()
     if path.is_dir():
         raise IsADirectoryError(f"checkpoint {path} is a directory; pass the checkpoint file in it")
     if not path.is_file():
-        where = f" (preset {preset!r})" if preset else ""
-        raise FileNotFoundError(
-            f"checkpoint {path} not found{where}; see data/README.md for where checkpoints go"
-        )
+        raise FileNotFoundError(f"checkpoint {path} not found; see data/README.md for where checkpoints go")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is reported the same way
@@ -89,7 +86,7 @@ def resolve_cifar_checkpoint(name_or_path: str | os.PathLike, root: str | os.Pat
     A name ``resnet20`` / ``32`` / ``44`` / ``56`` / ``110`` is the one file
     ``<root>/cifar10_resnet_checkpoints/<name>-*.th``; anything with a folder part or a suffix
     (``path/to/resnet32.th``) is a path (relative to the working directory), whose file name must
-    start with such a name.  The architecture is ``cifar_resnet<depth>`` (``REAL_ARCHITECTURES``).
+    start with such a name.  The architecture is ``cifar_resnet<depth>`` (``models.ARCHITECTURES``).
     Raises ``ValueError`` (unknown name, several matches), ``FileNotFoundError``, ``IsADirectoryError``.
     """
     text = os.fspath(name_or_path)

@@ -11,6 +11,8 @@
   with ``weights=None`` inside :class:`TorchvisionClassifier` (the torchvision net is ``.net``;
   torchvision state dicts load into it unchanged).
 
+Their names are entries of the one registry, :data:`.registry.ARCHITECTURES`.
+
 Checkpoint files are read by :mod:`.checkpoints` (tensors only, finite); its
 ``resolve_cifar_checkpoint`` (name or path -> architecture and file) is re-exported here.
 
@@ -21,13 +23,11 @@ zennit's ``ResNetCanonizer`` does not see their residual sum ``out + shortcut(x)
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor, nn
 
 from ..data.ood import NORMALISATION
@@ -182,7 +182,8 @@ def cifar_resnet(
     Module names match akamaster/pytorch_resnet_cifar10 (``conv1, bn1, layer1..3, linear``).
     mean/std default to the ImageNet constants that those checkpoints were trained with.
     """
-    return CifarResNet(depth, num_classes, mean=_or(mean, NORMALISATION["imagenet"][0]), std=_or(std, NORMALISATION["imagenet"][1]))
+    imagenet_mean, imagenet_std = NORMALISATION["imagenet"]
+    return CifarResNet(depth, num_classes, mean=_or(mean, imagenet_mean), std=_or(std, imagenet_std))
 
 
 def openood_resnet18_32x32(
@@ -207,7 +208,7 @@ class TorchvisionClassifier(Classifier):
         self.net = net
 
 
-class _TVResNet(TorchvisionClassifier):
+class TorchvisionResNet(TorchvisionClassifier):
     head = property(lambda self: self.net.fc)
     cam_layer = property(lambda self: self.net.layer4)
 
@@ -217,7 +218,7 @@ class _TVResNet(TorchvisionClassifier):
         return n.avgpool(n.layer4(n.layer3(n.layer2(n.layer1(x))))).flatten(1)
 
 
-class _TVDenseNet(TorchvisionClassifier):
+class TorchvisionDenseNet(TorchvisionClassifier):
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]):
         super().__init__(net, mean, std)
         self.relu = nn.ReLU()  # torchvision uses F.relu(inplace=True) here: a module keeps captum's hooks
@@ -230,7 +231,7 @@ class _TVDenseNet(TorchvisionClassifier):
         return self.pool(self.relu(self.net.features(self.normalize(x)))).flatten(1)
 
 
-class _TVMnasNet(TorchvisionClassifier):
+class TorchvisionMnasNet(TorchvisionClassifier):
     head = property(lambda self: self.net.classifier[1])
     cam_layer = property(lambda self: self.net.layers)
 
@@ -238,7 +239,7 @@ class _TVMnasNet(TorchvisionClassifier):
         return self.net.classifier[0](self.net.layers(self.normalize(x)).mean((2, 3)))
 
 
-class _TVInception(TorchvisionClassifier):
+class TorchvisionInception(TorchvisionClassifier):
     head = property(lambda self: self.net.fc)
     cam_layer = property(lambda self: self.net.Mixed_7c)
     _BODY = (
@@ -271,7 +272,7 @@ class _TVInception(TorchvisionClassifier):
         return x.flatten(1)
 
 
-class _TVSequential(TorchvisionClassifier):
+class TorchvisionSequential(TorchvisionClassifier):
     """AlexNet / VGG: ``features`` -> ``avgpool`` -> ``classifier``; our features = classifier[:-1]."""
 
     head = property(lambda self: self.net.classifier[-1])
@@ -296,7 +297,7 @@ def torchvision_classifier(
     return wrapper(net, _or(mean, NORMALISATION["imagenet"][0]), _or(std, NORMALISATION["imagenet"][1]))
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, preset: str | None = None) -> nn.Module:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load a local checkpoint into ``model`` strictly (in place) and return the model.
 
     Reads with :func:`~.checkpoints.read_state_dict` (``torch.load(weights_only=True)``, unwraps
@@ -306,13 +307,13 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, preset: str | 
     Raises
     ------
     FileNotFoundError, IsADirectoryError
-        ``path`` does not exist (the message names it and ``preset``) or is a folder.
+        ``path`` does not exist (the message names it) or is a folder.
     ValueError
         Not a checkpoint of plain tensors, a NaN/inf tensor (named), or keys/shapes that do not
         match (first keys and counts).
     """
     path = Path(path).expanduser()
-    state = read_state_dict(path, preset=preset)
+    state = read_state_dict(path)
     target = model
     if isinstance(model, TorchvisionClassifier) and not any(k.startswith("net.") for k in state):
         target = model.net
@@ -329,13 +330,6 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, preset: str | 
     return model
 
 
-def build_real(name: str, num_classes: int, **kwargs) -> Classifier:
-    """Build a real architecture by name (see ``REAL_ARCHITECTURES``), randomly initialised."""
-    if name not in REAL_ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; known: {sorted(REAL_ARCHITECTURES)}")
-    return REAL_ARCHITECTURES[name](num_classes=num_classes, **kwargs)
-
-
 def real_classifier(
     name: str,
     checkpoint: str | os.PathLike,
@@ -343,34 +337,14 @@ def real_classifier(
     num_classes: int,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    preset: str | None = None,
 ) -> Classifier:
-    """Build ``name`` and load its weights from the local file ``checkpoint`` (no download).
+    """Build ``name`` (:data:`.registry.ARCHITECTURES`) and load its weights from the local file
+    ``checkpoint`` (no download).
 
     mean/std default to the architecture's training constants (ImageNet for cifar_resnet* and
     torchvision nets, CIFAR-10 for openood_resnet18_32x32); for torchvision's own Inception-v3
     weights pass mean = std = (0.5, 0.5, 0.5) (what its ``transform_input`` does).
     """
-    return load_checkpoint(build_real(name, num_classes, mean=mean, std=std), checkpoint, preset=preset)
+    from .registry import build  # the registry imports this module
 
-
-_tv = torchvision.models
-REAL_ARCHITECTURES: dict[str, Callable[..., Classifier]] = {
-    "cifar_resnet20": functools.partial(cifar_resnet, 20),
-    "cifar_resnet32": functools.partial(cifar_resnet, 32),
-    "cifar_resnet44": functools.partial(cifar_resnet, 44),
-    "cifar_resnet56": functools.partial(cifar_resnet, 56),
-    "cifar_resnet110": functools.partial(cifar_resnet, 110),
-    "openood_resnet18_32x32": openood_resnet18_32x32,
-    "resnet18": functools.partial(torchvision_classifier, _tv.resnet18, _TVResNet),
-    "resnet34": functools.partial(torchvision_classifier, _tv.resnet34, _TVResNet),
-    "resnet50": functools.partial(torchvision_classifier, _tv.resnet50, _TVResNet),
-    "resnet101": functools.partial(torchvision_classifier, _tv.resnet101, _TVResNet),
-    "densenet121": functools.partial(torchvision_classifier, _tv.densenet121, _TVDenseNet),
-    "mnasnet1_0": functools.partial(torchvision_classifier, _tv.mnasnet1_0, _TVMnasNet),
-    "inception_v3": functools.partial(
-        torchvision_classifier, _tv.inception_v3, _TVInception, aux_logits=True, init_weights=True
-    ),
-    "alexnet": functools.partial(torchvision_classifier, _tv.alexnet, _TVSequential),
-    "vgg16": functools.partial(torchvision_classifier, _tv.vgg16, _TVSequential),
-}
+    return load_checkpoint(build(name, num_classes, mean=mean, std=std), checkpoint)

@@ -293,13 +293,3 @@ def small_alexnet(
     return SmallAlexNet(
         num_classes, width=width, hidden=hidden, dropout=dropout, in_channels=in_channels, mean=mean, std=std
     )
-
-
-def build(arch: str, num_classes: int, **kwargs) -> Classifier:
-    """Build a small classifier by name (see ``ARCHITECTURES``); keyword arguments go to its builder."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](num_classes, **kwargs)
-
-
-ARCHITECTURES = {"small_resnet": small_resnet, "small_vgg": small_vgg, "small_alexnet": small_alexnet}

@@ -1,64 +1,42 @@
-"""Seeded classifier training with early stopping, and a cached variant keyed by a data description.
+"""The one trainer: seeded cross-entropy training with one of two stopping rules.
 
-``train_classifier`` takes plain tensors (``x`` (N, C, H, W) float in [0, 1], ``y`` (N,) int64) so
-that it does not depend on any dataset class.  ``cached_classifier`` returns the shipped weights of
-``{arch, arch_kwargs, train_kwargs, data_key}`` (:mod:`.store`, ``data/models``) when there are any,
-else trains through :mod:`xai_utils.cache` (key: that configuration plus the import closure of this
-module); ``data_key`` is the caller's description of the data (generator parameters and seed), so a
-hit never hashes images.
+:func:`fit` trains a model in place from its current weights; :func:`train_classifier` builds one by name
+(:func:`.registry.build`) and fits it.  Inputs are plain tensors (``x`` (N, C, H, W) float in [0, 1],
+``y`` (N,) int64), so nothing here depends on a dataset class.  Stopping: by default the weights of the best
+epoch on the validation images are kept (optionally with ``patience``); ``stopping=RegularEvaluation(...)``
+is Tjoa & Guan's regular evaluation mode (validation on random shards every few iterations, final weights).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import math
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import config as _config
-from ..config import progress as _progress
-from . import real, small, store
-
-#: Recommended offline classifier: small_resnet-8 (width 16) on cell classes 0-5 at 32x32, trained on
-#: ``make_cells(3000, size=32, classes=range(6), seed=0)``, validated on 600 images (seed 1).
-#: Measured: 99.3% accuracy on 1,200 test cells (seed 2); 12 epochs: 99.8%.  Cost: ~6.4 CPU-s per
-#: epoch single-threaded, i.e. about 30-40 s for 8 epochs on 2 idle cores (the measuring machine was
-#: shared, so wall times there were longer).  Checked by ``tests/test_models.py::test_default_offline_recipe``.
-DEFAULT_OFFLINE: dict[str, Any] = dict(
-    arch="small_resnet",
-    arch_kwargs=dict(depth=8, width=16),
-    data=dict(n_train=3000, n_val=600, size=32, classes=list(range(6))),
-    train_kwargs=dict(
-        epochs=8,
-        batch_size=64,
-        lr=3e-3,
-        optimizer="adam",
-        weight_decay=5e-4,
-        patience=None,
-        schedule="onecycle",
-        seed=0,
-        augment=False,
-    ),
-)
+from .. import config
+from .registry import build
 
 
 @dataclass
 class TrainResult:
     """A trained classifier (eval mode, on its device) and how it got there.
 
-    history : one dict per epoch (epoch, loss, train_acc, val_acc, lr, seconds).
-    best_epoch : epoch (1-based) whose weights the model holds (highest validation accuracy).
+    history : one dict per validation: per epoch (epoch, loss, train_acc, val_acc, lr, seconds), or in
+        regular evaluation mode per shard validation (iteration, shard, shard_acc, n_early).
+    best_epoch : epoch (1-based) whose weights the model holds (highest validation accuracy; in regular
+        evaluation mode the last one).
+    val_acc : validation accuracy of the weights held (regular evaluation mode: on all shards).
     arch_kwargs : the builder's keyword arguments actually used (num_classes, mean, std filled in).
+    stop, iterations, epochs : why training stopped ("epochs", "patience"; "target", "early"), the number
+        of optimiser steps and the epochs they make (iterations x batch_size / N); not kept by the store.
     """
 
     model: nn.Module
@@ -69,21 +47,41 @@ class TrainResult:
     arch: str = ""
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
+    stop: str = ""
+    iterations: int = 0
+    epochs: float = 0.0
 
 
-def _builder(arch: str) -> tuple[Callable[..., nn.Module], ModuleType]:
-    if arch in small.ARCHITECTURES:
-        return small.ARCHITECTURES[arch], small
-    if arch in real.REAL_ARCHITECTURES:
-        return real.REAL_ARCHITECTURES[arch], real
-    raise ValueError(
-        f"unknown architecture {arch!r}; known: {sorted(small.ARCHITECTURES) + sorted(real.REAL_ARCHITECTURES)}"
-    )
+@dataclass(frozen=True)
+class RegularEvaluation:
+    """Tjoa & Guan's "regular evaluation mode" (arXiv:2009.02899, sec. III-B), a stopping rule of :func:`fit`.
 
+    The validation images are cut into ``n_shards`` equal consecutive shards.  Every ``every`` iterations
+    the accuracy on one shard (a seeded draw) is computed: above ``target_acc`` training stops ("target");
+    otherwise a counter grows by one without improvement over the best shard accuracy so far and is
+    multiplied by ``refresh`` on improvement; reaching ``n_limit`` stops training ("early").  The final
+    weights are kept.
+    """
 
-def _build(arch: str, arch_kwargs: Mapping[str, Any]) -> nn.Module:
-    kwargs = dict(arch_kwargs)
-    return _builder(arch)[0](num_classes=kwargs.pop("num_classes"), **kwargs)
+    n_shards: int
+    every: int = 4
+    target_acc: float = 0.96
+    n_limit: float = 24
+    refresh: float = 0.4
+
+    def __post_init__(self):
+        if not 0 < self.refresh < 1 or self.n_limit < 1 or self.every < 1 or self.n_shards < 1:
+            raise ValueError(
+                f"need 0 < refresh < 1, n_limit >= 1, every >= 1, n_shards >= 1; got {self.refresh}, "
+                f"{self.n_limit}, {self.every}, {self.n_shards}"
+            )
+
+    def update(self, n_early: float, best: float, acc: float) -> tuple[float, float, str]:
+        """One validation with shard accuracy ``acc``: returns (n_early, best, stop), stop "" to go on."""
+        if acc > self.target_acc:
+            return n_early, max(best, acc), "target"
+        n_early = n_early * self.refresh if acc > best else n_early + 1
+        return n_early, max(best, acc), "early" if n_early >= self.n_limit else ""
 
 
 def _check_split(x: Tensor, y: Tensor, name: str) -> None:
@@ -167,9 +165,33 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, device: torch.device | N
     return correct / len(y)
 
 
-def train_classifier(
-    arch: str,
-    arch_kwargs: Mapping[str, Any],
+def cpu_state(model: nn.Module) -> dict[str, Tensor]:
+    """A detached CPU copy of ``model.state_dict()``."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _check_data(x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, epochs: int, batch_size: int,
+                optimizer: str, schedule: str) -> None:
+    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val")):
+        _check_split(x, y, name)
+    if epochs < 1 or batch_size < 2:
+        raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {epochs} and {batch_size}")
+    if optimizer not in ("adam", "adamw", "sgd"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; known: ['adam', 'adamw', 'sgd']")
+    if schedule not in ("onecycle", "cosine", "constant"):
+        raise ValueError(f"unknown schedule {schedule!r}; known: ['constant', 'cosine', 'onecycle']")
+
+
+def _optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    adam = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def fit(
+    model: nn.Module,
     x_train: Tensor,
     y_train: Tensor,
     x_val: Tensor,
@@ -181,64 +203,50 @@ def train_classifier(
     optimizer: str = "adam",
     weight_decay: float = 5e-4,
     patience: int | None = None,
+    stopping: RegularEvaluation | None = None,
     schedule: str = "onecycle",
     seed: int = 0,
     device: str | torch.device = "auto",
     augment: bool = False,
-    init_state: Mapping[str, Tensor] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``arch`` with cross-entropy, keep the weights of the best validation accuracy.
+    """Train ``model`` in place from its current weights with cross-entropy; returns it in eval mode.
 
     Parameters
     ----------
-    arch, arch_kwargs : builder name (``small.ARCHITECTURES`` or ``real.REAL_ARCHITECTURES``) and its
-        keywords; ``num_classes`` defaults to max label + 1, ``mean``/``std`` to the training images'.
     x_train, x_val : (N, C, H, W) float in [0, 1];  y_train, y_val : (N,) int64.
     optimizer : "adam" (Adam, L2 decay), "adamw" or "sgd" (momentum 0.9, Nesterov).
     schedule : "onecycle" (warm-up + cosine), "cosine" or "constant" learning rate, stepped per batch.
-    patience : stop after this many epochs without a better val accuracy (None: run all epochs).
+    stopping : None: validate on all of ``x_val`` after each epoch and keep the best epoch's weights, and
+        with ``patience`` stop after that many epochs without a better accuracy;
+        :class:`RegularEvaluation`: the paper's shard validations, final weights kept.
     augment : random +-2 px shifts and horizontal flips of training batches.
-    seed : seeds initialisation, dropout, shuffling and augmentation (same threads -> same weights).
-    init_state : optional state dict to start from (fine-tuning).
+    seed : seeds the generator of batch order, shard draws and augmentation.  The global RNG (dropout) is
+        the caller's: seed it (:func:`xai_utils.config.seed_everything`) first for repeatable weights.
     """
-    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val")):
-        _check_split(x, y, name)
-    if epochs < 1 or batch_size < 2:
-        raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {epochs} and {batch_size}")
-    if optimizer not in ("adam", "adamw", "sgd"):
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: ['adam', 'adamw', 'sgd']")
-    if schedule not in ("onecycle", "cosine", "constant"):
-        raise ValueError(f"unknown schedule {schedule!r}; known: ['constant', 'cosine', 'onecycle']")
-    dev = _config.resolve_device(device)
-    kw = _resolve_arch_kwargs(arch_kwargs, x_train, y_train, y_val)
-    _config.seed_everything(seed)
-    model = _build(arch, kw)
-    if init_state is not None:
-        model.load_state_dict(init_state)
+    _check_data(x_train, y_train, x_val, y_val, epochs, batch_size, optimizer, schedule)
+    dev = config.resolve_device(device)
     model.to(dev)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    else:
-        opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW)(
-            params, lr=lr, weight_decay=weight_decay
-        )
+    opt = _optimizer(model, optimizer, lr, weight_decay)
     n = len(x_train)
     steps = (n // batch_size + (n % batch_size >= 2)) * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_lr_factor, schedule, steps))
     gen = torch.Generator().manual_seed(seed)
+    if stopping is not None:
+        size = len(x_val) // stopping.n_shards
+        x_val, y_val = x_val[: stopping.n_shards * size], y_val[: stopping.n_shards * size]
+        shards = list(zip(x_val.split(size), y_val.split(size), strict=True))
     history: list[dict[str, float]] = []
-    best_acc, best_epoch, best_state = -1.0, 0, None
+    best_acc, best_epoch, best_state, n_early, it, stop = -1.0, 0, None, 0.0, 0, ""
     start = time.perf_counter()
-    bar = _progress(range(1, epochs + 1), desc=f"train {arch}", disable=not progress, leave=False)
+    bar = config.progress(range(1, epochs + 1), desc="train", disable=not progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
         tot_loss, tot_correct, seen = 0.0, 0, 0
         for idx in torch.randperm(n, generator=gen).split(batch_size):
             if len(idx) < 2:  # BatchNorm cannot train on one sample
                 continue
+            model.train()
             xb, yb = x_train[idx].to(dev), y_train[idx].to(dev)
             if augment:
                 xb = _augment(xb, gen)
@@ -251,145 +259,68 @@ def train_classifier(
             tot_loss += loss.item() * len(idx)
             tot_correct += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
+            it += 1
+            if stopping is None or it % stopping.every:
+                continue
+            model.eval()
+            s = int(torch.randint(len(shards), (1,), generator=gen))
+            acc = accuracy(model, *shards[s], device=dev)
+            n_early, best_acc, stop = stopping.update(n_early, best_acc, acc)
+            history.append({"iteration": it, "shard": s, "shard_acc": acc, "n_early": n_early})
+            if stop:
+                break
         model.eval()
+        if stopping is not None:
+            best_epoch = epoch  # the final weights are kept
+            if stop:
+                break
+            continue
         val_acc = accuracy(model, x_val, y_val, device=dev)
-        history.append(
-            dict(
-                epoch=epoch,
-                loss=tot_loss / seen,
-                train_acc=tot_correct / seen,
-                val_acc=val_acc,
-                lr=opt.param_groups[0]["lr"],
-                seconds=time.perf_counter() - t0,
-            )
-        )
+        history.append(dict(epoch=epoch, loss=tot_loss / seen, train_acc=tot_correct / seen, val_acc=val_acc,
+                            lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0))
         bar.set_postfix(loss=f"{tot_loss / seen:.3f}", val_acc=f"{val_acc:.3f}")
         if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_acc, best_epoch, best_state = val_acc, epoch, copy.deepcopy(model.state_dict())
         elif patience is not None and epoch - best_epoch >= patience:
+            stop = "patience"
             break
     bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(
-        model=model,
-        history=history,
-        best_epoch=best_epoch,
-        val_acc=best_acc,
-        seconds=time.perf_counter() - start,
-        arch=arch,
-        arch_kwargs=kw,
-    )
+    if stopping is None:
+        model.load_state_dict(best_state)
+    else:
+        best_acc = accuracy(model, x_val, y_val, device=dev)
+    return TrainResult(model=model, history=history, best_epoch=best_epoch, val_acc=best_acc,
+                       seconds=time.perf_counter() - start, stop=stop or "epochs", iterations=it,
+                       epochs=it * batch_size / n)
 
 
-def _state_digest(state: Mapping[str, Tensor]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:24]
-
-
-def cached_classifier(
+def train_classifier(
     arch: str,
     arch_kwargs: Mapping[str, Any],
-    train_kwargs: Mapping[str, Any],
-    data_key: Mapping[str, Any],
     x_train: Tensor,
     y_train: Tensor,
     x_val: Tensor,
     y_val: Tensor,
     *,
-    code: Iterable[ModuleType | Callable | str] = (),
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    retrain: bool = False,
-) -> TrainResult:
-    """:func:`train_classifier` through :func:`.store.load_or_train` (kind ``"models"``).
-
-    The configuration is ``{arch, arch_kwargs, train_kwargs, data_key}``; the cache key adds the import
-    closure of this module and of ``code``.  ``data_key`` must describe the data completely (e.g.
-    generator name, parameters and seed); the images themselves are not hashed.  ``device`` and
-    ``progress`` are not part of the key.  ``retrain`` ignores shipped weights.  On a hit the model
-    is rebuilt and its weights loaded.
-    """
-    train_kwargs = {k: v for k, v in train_kwargs.items() if k not in ("device", "progress")}
-    key_kwargs = dict(train_kwargs)
-    if key_kwargs.get("init_state") is not None:
-        key_kwargs["init_state"] = "sha256:" + _state_digest(key_kwargs["init_state"])
-    cfg = {
-        "arch": arch,
-        "arch_kwargs": dict(arch_kwargs),
-        "train_kwargs": key_kwargs,
-        "data_key": dict(data_key),
-    }
-    _builder(arch)  # an unknown architecture fails before any lookup
-    built: list[TrainResult] = []
-
-    def build() -> dict[str, Any]:
-        res = train_classifier(
-            arch,
-            arch_kwargs,
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            device=device,
-            progress=progress,
-            **train_kwargs,
-        )
-        built.append(res)
-        return {
-            "state_dict": {k: v.detach().cpu() for k, v in res.model.state_dict().items()},
-            "history": res.history,
-            "best_epoch": res.best_epoch,
-            "val_acc": res.val_acc,
-            "seconds": res.seconds,
-            "arch_kwargs": res.arch_kwargs,
-        }
-
-    payload = store.load_or_train("models", cfg, build, code=[sys.modules[__name__], *code], retrain=retrain)
-    if built:
-        return built[0]
-    model = _build(arch, payload["arch_kwargs"])
-    model.load_state_dict(payload["state_dict"])
-    model.to(_config.resolve_device(device)).eval()
-    return TrainResult(
-        model=model,
-        history=list(payload["history"]),
-        best_epoch=int(payload["best_epoch"]),
-        val_acc=float(payload["val_acc"]),
-        seconds=float(payload["seconds"]),
-        arch=arch,
-        arch_kwargs=dict(payload["arch_kwargs"]),
-        from_cache=True,
-    )
-
-
-def benchmark_classifier(
-    bench: Any,
-    data_key: Mapping[str, Any],
-    *,
-    arch: str = DEFAULT_OFFLINE["arch"],
-    width: int = 16,
-    epochs: int = DEFAULT_OFFLINE["train_kwargs"]["epochs"],
     seed: int = 0,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    retrain: bool = False,
-    **arch_kwargs: Any,
+    init_state: Mapping[str, Tensor] | None = None,
+    **settings: Any,
 ) -> TrainResult:
-    """The offline recipe (``DEFAULT_OFFLINE`` training settings) on an OOD benchmark's ID splits, cached.
+    """Build ``arch`` (:func:`.registry.build`) seeded with ``seed``, then :func:`fit` it.
 
-    bench : an ``xai_utils.data.Benchmark`` (its ``id_train``/``id_val``, classes and normalisation);
-    data_key : how ``bench`` was generated (see :func:`cached_classifier`); ``arch_kwargs`` : extra
-    builder keywords (e.g. ``depth`` or ``image_size``).  Chapters that train on the same benchmark
-    with the same settings share one cache entry (and one shipped model); ``retrain`` ignores the latter.
+    arch_kwargs : the builder's keywords; ``num_classes`` defaults to max label + 1, ``mean``/``std`` to
+        the training images' statistics.
+    init_state : optional state dict to start from (fine-tuning).
+    settings : keywords of :func:`fit` (epochs, batch_size, lr, optimizer, ..., device, progress).
+    Same seed and thread count -> same weights.
     """
-    kwargs = dict(arch_kwargs, width=width, num_classes=bench.num_classes, mean=list(bench.mean),
-                  std=list(bench.std))
-    train_kwargs = dict(DEFAULT_OFFLINE["train_kwargs"], epochs=epochs, seed=seed)
-    return cached_classifier(arch, kwargs, train_kwargs, data_key, bench.id_train.x, bench.id_train.y,
-                             bench.id_val.x, bench.id_val.y, device=device, progress=progress,
-                             retrain=retrain)
+    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val")):
+        _check_split(x, y, name)
+    kw = _resolve_arch_kwargs(arch_kwargs, x_train, y_train, y_val)
+    config.seed_everything(seed)
+    model = build(arch, **kw)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    res = fit(model, x_train, y_train, x_val, y_val, seed=seed, **settings)
+    res.arch, res.arch_kwargs = arch, kw
+    return res

@@ -1,0 +1,72 @@
+"""The synthetic_cells chapter (Tjoa & Guan, arXiv:2009.02899), in rooms of one concern.
+
+* :mod:`.splits`: training / validation (in shards) / evaluation cells, Fig. 2's cells.
+* :mod:`.families`: per architecture family a base model and branch models (the one trainer,
+  :func:`xai_utils.models.fit`, in the paper's regular evaluation mode).
+* :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score.
+* :mod:`.tables`, :mod:`.claims`, :mod:`.galleries`, :mod:`.plots`: what the chapter shows.
+* :mod:`.labels`: the method list and display names.
+"""
+
+from .claims import POOR_YOUDEN, checks
+from .evaluation import VARIANTS, Evaluation, evaluate, pearson, resolve_params, score_heatmaps
+from .families import Branch, Family, check_family, pretrained_state, splits_for, train_families, train_family
+from .galleries import GalleryData, galleries, gallery_data
+from .labels import METHODS
+from .plots import plot_bands, plot_cells, plot_channels, plot_precision_recall, plot_predictions, plot_roc
+from .splits import CellSplits, figure2_cells, make_splits
+from .tables import (
+    abs_gain,
+    accuracy_numbers,
+    branch_table,
+    headline,
+    method_table,
+    points,
+    protocol_numbers,
+    roc_summary,
+    sample_spread,
+    similarity_table,
+    table1,
+)
+
+__all__ = [
+    "METHODS",
+    "POOR_YOUDEN",
+    "VARIANTS",
+    "Branch",
+    "CellSplits",
+    "Evaluation",
+    "Family",
+    "GalleryData",
+    "abs_gain",
+    "accuracy_numbers",
+    "branch_table",
+    "check_family",
+    "checks",
+    "evaluate",
+    "figure2_cells",
+    "galleries",
+    "gallery_data",
+    "headline",
+    "make_splits",
+    "method_table",
+    "pearson",
+    "plot_bands",
+    "plot_cells",
+    "plot_channels",
+    "plot_precision_recall",
+    "plot_predictions",
+    "plot_roc",
+    "points",
+    "pretrained_state",
+    "protocol_numbers",
+    "resolve_params",
+    "roc_summary",
+    "sample_spread",
+    "score_heatmaps",
+    "similarity_table",
+    "splits_for",
+    "table1",
+    "train_families",
+    "train_family",
+]

@@ -1,0 +1,298 @@
+"""Evaluation (paper sec. III-C): heatmaps of every method, branch and test image, five-band scored.
+
+Heatmaps are those of the predicted class, scored with :func:`xai_utils.metrics.five_band_scores` in the
+``soft`` and ``clamped`` variants, plus an ``abs`` variant (|h| after channel adjustment, the paper's
+Fig. 6 suggestion).  Results are cached per family in :mod:`xai_utils.cache`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from xai_utils import attribution, cache, config, data, metrics
+
+from .families import Family
+from .labels import METHOD_LABELS, METHODS
+from .splits import CellSplits
+
+VARIANTS: tuple[str, ...] = ("soft", "clamped", "abs")
+STATS: tuple[str, ...] = ("precision", "recall", "fpr", "accuracy")
+#: Pixels whose channel-adjusted |h| exceeds this count as "marked" in the density measure (t_0's inner band).
+DENSITY_LEVEL = 0.3
+#: Method pairs whose per-sample map correlation is reported (the paper's Fig. 6 comparison).
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("deeplift", "deeplift_shap"),
+    ("saliency", "deeplift"),
+    ("input_x_gradient", "deeplift"),
+)
+
+
+def predict(model: nn.Module, x: Tensor, device: torch.device, chunk: int) -> Tensor:
+    """Predicted classes (N,) of ``x`` (N, C, H, W), in chunks, on the CPU."""
+    with torch.no_grad():
+        return torch.cat([model(xc.to(device)).argmax(1).cpu() for xc in x.split(chunk)])
+
+
+def resolve_params(
+    method: str, params: Mapping[str, Any] | None, x: Tensor, *, seed: int = 0
+) -> dict[str, Any]:
+    """Keyword arguments for ``attribute(method, ...)``; ``baselines="near_zero"`` becomes the authors'
+    SHAP baselines: ``n_baselines`` images of N(0, ``baseline_std``^2) noise (their code: 4 images,
+    std 0.001), seeded and shared by all inputs.  x : (N, C, H, W) gives shape, device and dtype."""
+    kw = dict(params or {})
+    if kw.get("baselines") == "near_zero":
+        n, std = int(kw.pop("n_baselines", 4)), float(kw.pop("baseline_std", 1e-3))
+        gen = torch.Generator().manual_seed(seed)
+        kw["baselines"] = (std * torch.randn((n, *x.shape[1:]), generator=gen, dtype=torch.float64)).to(
+            x.device, x.dtype
+        )
+    return kw
+
+
+def heatmaps(
+    model: nn.Module,
+    x: Tensor,
+    method: str,
+    target: Tensor,
+    *,
+    params: Mapping[str, Any] | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "auto",
+) -> np.ndarray:
+    """Raw signed heatmaps of ``method`` for ``target``, computed in batches.
+
+    x : (N, C, H, W) in [0, 1]; target : (N,); params : keyword arguments of the method (see
+    :func:`resolve_params`).  Returns float64 (N, C, H, W) numpy (CAM methods: C = 1).
+    """
+    dev = config.resolve_device(device)
+    kw = resolve_params(method, params, x[:1].to(dev))
+    out = []
+    with warnings.catch_warnings():  # captum's max-unpooling is not deterministic on CUDA; CPU results repeat
+        warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
+        for xc, tc in zip(x.split(batch_size), target.split(batch_size), strict=True):
+            maps = attribution.attribute(method, model, xc.to(dev), tc.to(dev), **kw)
+            out.append(maps.detach().cpu().double())
+    return torch.cat(out).numpy()
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-sample Pearson correlation of (N, H, W) maps; NaN where a map is constant (e.g. DeepLift of an
+    all-black image, which equals its baseline), left out of the means."""
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def score_heatmaps(h: np.ndarray, ground_truth: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+    """Five-band scores of raw heatmaps h (N, C, H, W) in the three variants.
+
+    Returns arrays: ``{variant}_{stat}_{avg|best}`` (N,) for variant in :data:`VARIANTS` and stat in
+    :data:`STATS`, ``{soft|clamped}_roc_fpr`` / ``_roc_recall`` (M,) (Fig. 4 points) and ``density`` (N,),
+    the share of pixels with adjusted |h| > :data:`DENSITY_LEVEL`.
+    """
+    out: dict[str, np.ndarray] = {}
+    adjusted = metrics.channel_adjust(h)
+    runs = {
+        "soft": metrics.five_band_scores(adjusted, ground_truth),
+        "clamped": metrics.five_band_scores(h, ground_truth, variant="clamped"),
+        "abs": metrics.five_band_scores(np.abs(adjusted), ground_truth),
+    }
+    for variant, s in runs.items():
+        for stat in STATS:
+            out[f"{variant}_{stat}_avg"] = s.avg(stat)
+            out[f"{variant}_{stat}_best"] = s.best(stat)
+        if variant != "abs":
+            out[f"{variant}_roc_fpr"], out[f"{variant}_roc_recall"] = s.roc_points()
+    out["density"] = (np.abs(adjusted) > DENSITY_LEVEL).mean(axis=(1, 2))
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Per-sample five-band scores and the curves of Fig. 4 for every family, branch and method.
+
+    samples : one row per (family, branch, method, variant, sample) with y, pred, correct and the
+    ``{stat}_avg`` / ``{stat}_best`` columns.  roc : (family, branch, method, variant, m, fpr, recall).
+    accuracy : (family, branch, val_acc, test_acc, stop, iterations, epochs).  similarity : mean
+    per-sample Pearson correlation of adjusted maps for :data:`PAIRS`.  density : mean marked share.
+    """
+
+    samples: pd.DataFrame
+    roc: pd.DataFrame
+    accuracy: pd.DataFrame
+    similarity: pd.DataFrame
+    density: pd.DataFrame
+    n_test: int
+    seconds: float = 0.0
+    from_cache: bool = False
+
+
+def _evaluate_family(
+    fam: Family,
+    cells: data.Cells,
+    methods: Sequence[str],
+    method_params: Mapping[str, Any],
+    batch_size: int,
+    dev: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"branches": []}
+    bar = config.progress(
+        total=len(fam.branches) * len(methods), desc=f"heatmaps {fam.name}", disable=not progress, leave=False
+    )
+    for br in fam.branches:
+        pred = predict(br.model, cells.x, dev, batch_size)
+        rec: dict[str, Any] = {"pred": pred, "methods": {}, "pairs": {}}
+        adjusted = {}
+        for m in methods:
+            h = heatmaps(
+                br.model, cells.x, m, pred, params=method_params.get(m), batch_size=batch_size, device=dev
+            )
+            rec["methods"][m] = {
+                k: torch.from_numpy(np.asarray(v, dtype=np.float64))
+                for k, v in score_heatmaps(h, cells.heatmap).items()
+            }
+            if any(m in p for p in PAIRS):
+                adjusted[m] = metrics.channel_adjust(h)
+            bar.update()
+        for a, b in PAIRS:
+            if a in adjusted and b in adjusted:
+                rec["pairs"][f"{a}|{b}"] = torch.from_numpy(pearson(adjusted[a], adjusted[b]))
+        out["branches"].append(rec)
+    bar.close()
+    return out
+
+
+def evaluate(
+    families: Mapping[str, Family],
+    splits: Mapping[str, CellSplits],
+    *,
+    methods: Sequence[str] = METHODS,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    batch_size: int = 64,
+    use_cache: bool = True,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+) -> Evaluation:
+    """Heatmaps of every method x branch x test image (target = predicted class), five-band scored.
+
+    families : name -> :class:`Family`; splits : name -> :class:`CellSplits` (its ``test`` cells are
+    used); method_params : per-method keyword arguments (see :func:`resolve_params`).  Results are
+    cached per family (key: the trained models, the test cells' description, methods, parameters).
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; the paper's methods are {list(METHODS)}")
+    method_params = {k: dict(v) for k, v in (method_params or {}).items()}
+    bad = sorted(set(method_params) - set(methods))
+    if bad:
+        raise ValueError(f"method_params for methods not evaluated: {bad}")
+    missing = sorted(set(families) - set(splits))
+    if missing:
+        raise ValueError(f"no splits for families {missing}")
+    dev = config.resolve_device(device)
+    start = time.perf_counter()
+    results, hits = {}, 0
+    for name, fam in families.items():
+
+        def build(fam=fam, name=name) -> dict[str, Any]:
+            return _evaluate_family(fam, splits[name].test, methods, method_params, batch_size, dev, progress)
+
+        if not use_cache:
+            results[name] = build()
+            continue
+        cfg = {
+            "models": fam.key,
+            "test": splits[name].key,
+            "methods": list(methods),
+            "method_params": method_params,
+            "variants": list(VARIANTS),
+            "pairs": [list(p) for p in PAIRS],
+        }
+        hits += cache.entry_path("synthetic_cells_eval", cache.key(cfg, EVAL_CODE)).exists()
+        results[name] = cache.load_or_build("synthetic_cells_eval", cfg, build, code=EVAL_CODE)
+    ev = _tabulate(families, {k: splits[k].test for k in families}, results, methods)
+    ev.seconds = time.perf_counter() - start
+    ev.from_cache = use_cache and hits == len(families)
+    return ev
+
+
+#: Code whose source is part of the evaluation cache key: this module's import closure (attribution,
+#: metrics, models and data modules included).
+EVAL_CODE = [sys.modules[__name__]]
+
+
+def _score_frames(name: str, branch: int, method: str, arr: Mapping[str, np.ndarray], y: np.ndarray,
+                  pred: np.ndarray) -> list[pd.DataFrame]:
+    """One frame of per-sample scores per variant for one (family, branch, method)."""
+    frames = []
+    for variant in VARIANTS:
+        frame = pd.DataFrame({f"{s}_{k}": arr[f"{variant}_{s}_{k}"] for s in STATS for k in ("avg", "best")})
+        frame.insert(0, "correct", pred == y)
+        frame.insert(0, "pred", pred)
+        frame.insert(0, "y", y)
+        frame.insert(0, "sample", np.arange(len(y)))
+        frame.insert(0, "variant", variant)
+        frame.insert(0, "method", method)
+        frame.insert(0, "branch", branch)
+        frame.insert(0, "family", name)
+        frames.append(frame)
+    return frames
+
+
+def _roc_frames(name: str, branch: int, method: str, arr: Mapping[str, np.ndarray]) -> list[pd.DataFrame]:
+    """The Fig. 4 points (soft and clamped thresholds) of one (family, branch, method)."""
+    return [
+        pd.DataFrame({"family": name, "branch": branch, "method": method, "variant": variant,
+                      "m": np.arange(len(arr[f"{variant}_roc_fpr"])), "fpr": arr[f"{variant}_roc_fpr"],
+                      "recall": arr[f"{variant}_roc_recall"]})
+        for variant in ("soft", "clamped")
+    ]
+
+
+def _tabulate(
+    families: Mapping[str, Family],
+    tests: Mapping[str, data.Cells],
+    results: Mapping[str, Any],
+    methods: Sequence[str],
+) -> Evaluation:
+    rows, roc, acc, sim, dens = [], [], [], [], []
+    for name, res in results.items():
+        y = tests[name].y.numpy()
+        for b, rec in enumerate(res["branches"]):
+            pred = np.asarray(rec["pred"])
+            br = families[name].branches[b]
+            acc.append({"family": name, "branch": b + 1, "val_acc": br.val_acc,
+                        "test_acc": float((pred == y).mean()), "stop": br.stop, "iterations": br.iterations,
+                        "epochs": br.epochs})
+            for m in methods:
+                arr = {k: np.asarray(v) for k, v in rec["methods"][m].items()}
+                rows += _score_frames(name, b + 1, m, arr, y, pred)
+                roc += _roc_frames(name, b + 1, m, arr)
+                dens.append({"family": name, "branch": b + 1, "method": m,
+                             "density": float(arr["density"].mean())})
+            for pair, r in rec["pairs"].items():
+                a, c = pair.split("|")
+                r = np.asarray(r)
+                sim.append({"family": name, "branch": b + 1,
+                            "pair": f"{METHOD_LABELS[a]} vs {METHOD_LABELS[c]}",
+                            "correlation": float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")})
+    return Evaluation(
+        samples=pd.concat(rows, ignore_index=True),
+        roc=pd.concat(roc, ignore_index=True),
+        accuracy=pd.DataFrame(acc),
+        similarity=pd.DataFrame(sim),
+        density=pd.DataFrame(dens),
+        n_test=min(len(t) for t in tests.values()),
+    )

@@ -1,0 +1,93 @@
+"""Heatmap galleries (Figs. 5, 6 and the appendix): a few test images with every method's heatmap."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from xai_utils import config, data
+
+from .evaluation import heatmaps, predict
+from .families import Family
+from .labels import METHODS
+from .splits import CellSplits
+
+
+@dataclass
+class GalleryData:
+    """A few test images of one family (branch 1) with every method's raw heatmap.
+
+    x (K, 3, H, W), heatmap (K, H, W), y / pred (K,) numpy, maps : method -> (K, C, H, W) float64.
+    """
+
+    family: str
+    x: np.ndarray
+    heatmap: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def gallery_data(
+    fam: Family,
+    cells: data.Cells,
+    *,
+    classes: Sequence[int] = (3, 1, 8),
+    n_wrong: int = 2,
+    methods: Sequence[str] = METHODS,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | torch.device = "auto",
+) -> GalleryData:
+    """Pick, for branch 1 of ``fam``, the first correctly predicted test image of each class in
+    ``classes`` and the first ``n_wrong`` wrong predictions, and compute every method's heatmap."""
+    dev = config.resolve_device(device)
+    model = fam.branches[0].model
+    pred = predict(model, cells.x, dev, 128)
+    ok = (pred == cells.y).numpy()
+    idx = [
+        int(np.flatnonzero(ok & (cells.y.numpy() == c))[0])
+        for c in classes
+        if (ok & (cells.y.numpy() == c)).any()
+    ]
+    idx += [int(i) for i in np.flatnonzero(~ok)[:n_wrong]]
+    sel = cells.subset(idx)
+    target = pred[idx]
+    params = method_params or {}
+    maps = {m: heatmaps(model, sel.x, m, target, params=params.get(m), device=dev) for m in methods}
+    return GalleryData(
+        family=fam.name,
+        x=sel.x.numpy(),
+        heatmap=sel.heatmap.numpy(),
+        y=sel.y.numpy(),
+        pred=target.numpy(),
+        maps=maps,
+    )
+
+
+def galleries(
+    families: Mapping[str, Family],
+    splits: Mapping[str, CellSplits],
+    *,
+    classes: Sequence[int] = (3, 1, 8),
+    n_wrong: int = 2,
+    methods: Sequence[str] = METHODS,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | torch.device = "auto",
+) -> dict[str, GalleryData]:
+    """:func:`gallery_data` for every family on its test cells."""
+    return {
+        name: gallery_data(
+            fam,
+            splits[name].test,
+            classes=classes,
+            n_wrong=n_wrong,
+            methods=methods,
+            method_params=method_params,
+            device=device,
+        )
+        for name, fam in families.items()
+    }

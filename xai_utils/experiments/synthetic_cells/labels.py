@@ -1,0 +1,31 @@
+"""The chapter's method list and display names (Tjoa & Guan, arXiv:2009.02899)."""
+
+from __future__ import annotations
+
+#: The paper's 8 captum methods (Integrated Gradients was left out there), in its order.
+METHODS: tuple[str, ...] = (
+    "saliency",
+    "input_x_gradient",
+    "deeplift",
+    "guided_backprop",
+    "guided_gradcam",
+    "deconvolution",
+    "gradient_shap",
+    "deeplift_shap",
+)
+METHOD_LABELS: dict[str, str] = {
+    "saliency": "Saliency",
+    "input_x_gradient": "Input*Gradient",
+    "deeplift": "DeepLift",
+    "guided_backprop": "GuidedBackprop",
+    "guided_gradcam": "GuidedGradCam",
+    "deconvolution": "Deconvolution",
+    "gradient_shap": "GradientShap",
+    "deeplift_shap": "DeepLiftShap",
+}
+FAMILY_LABELS: dict[str, str] = {"resnet": "ResNet", "alexnet": "AlexNet", "vgg": "VGG"}
+
+
+def family_label(name: str) -> str:
+    """The paper's name of an architecture family (``resnet`` -> ``ResNet``); other names unchanged."""
+    return FAMILY_LABELS.get(name, name)
