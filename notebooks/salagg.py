@@ -125,18 +125,18 @@ salagg.accuracy_table(runs)
 
 # %%
 report.section("scores")
-classical_scores = salagg.compute_scores(runs, methods=[], classical=classical, use_cache=use_cache)
-saliency_runs = salagg.subsample_runs(runs, saliency_sizes, seed=seed)
-scores = salagg.compute_scores(
-    saliency_runs,
+saliency = salagg.SaliencySettings(
     methods=methods,
     aggregates=aggregates,
-    classical=classical,
     ig_steps=ig_steps,
     lime_samples=lime_samples,
     batch_size=batch_size,
-    use_cache=use_cache,
+    chunk_size=chunk_size,
+    seed=seed,
 )
+classical_scores = salagg.compute_scores(runs, classical=classical, saliency=None, use_cache=use_cache)
+saliency_runs = salagg.subsample_runs(runs, saliency_sizes, seed=seed)
+scores = salagg.compute_scores(saliency_runs, classical=classical, saliency=saliency, use_cache=use_cache)
 salagg.undefined_table(scores)
 
 # %% [markdown]

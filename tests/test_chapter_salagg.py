@@ -1,4 +1,5 @@
-"""The salagg chapter: its experiment code (xai_utils.experiments.salagg) on tiny inputs, and the smoke preset."""
+"""The salagg chapter: its experiment code (xai_utils.experiments.salagg) and the batched saliency
+aggregates it uses (xai_utils.ood.saliency) on tiny inputs, and the smoke preset."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 from xai_utils import ood, report
-from xai_utils.data.ood import Benchmark, Split
+from xai_utils.data import Benchmark, Split
 from xai_utils.experiments import salagg as S
+from xai_utils.ood import flagged_aggregate, saliency_aggregates
 
 # ------------------------------------------------------------------------------------- fixtures
 
@@ -160,11 +161,11 @@ def test_table1_identical_score_is_never_significant():
     with pytest.raises(
         ValueError, match="zero ID standard deviation"
     ):  # a constant aggregate cannot be scaled
-        S.table1({"r": s}, [("A", "cv")], n_boot=5)
+        S.table1({"r": s}, [("A", "cv")], n_boot=5, seed=0)
 
 
 def test_compare_and_paper_tables_use_the_paper_numbers():
-    t1 = S.table1({"r": _scores()}, S.pairs({"A": "norm"}), n_boot=5)
+    t1 = S.table1({"r": _scores()}, S.pairs({"A": "norm"}), n_boot=5, seed=0)
     paper = S.paper_table1()
     assert paper.shape == (8, 6) and paper.loc[("cifar10", "far"), "GBP-norm"] == "94.79**"
     cmp = S.compare_table1(t1)
@@ -186,10 +187,23 @@ def test_correlation_grid_sign():
 def test_claims_are_computed_from_numbers():
     s = _scores()
     grid = S.auroc_grid({"r": s})
-    assert S.claim_magnitude(grid)["holds"]
-    t1 = S.table1({"r": s}, [("A", "norm"), ("B", "norm")], n_boot=10)
-    assert S.claim_significant(t1)["holds"] in (True, False)
-    assert S.claim_gbp_far(t1)["holds"] is None  # GBP not among the methods
+    claims = report.paper_claims("salagg")
+    magnitude = S.claim_magnitude(grid)
+    assert magnitude["verdict"] == "holds" and magnitude["key"] in claims
+    t1 = S.table1({"r": s}, [("A", "norm"), ("B", "norm")], n_boot=10, seed=0)
+    assert S.claim_significant(t1)["verdict"] in ("holds", "does not hold")
+    gbp = S.claim_gbp_far(t1)  # GBP not among the methods
+    assert gbp["verdict"] == "not testable here" and "GBP" in gbp["why"]
+    t2 = S.table2({"r": s}, [("A", "norm")])
+    assert S.claim_close_to_best(t2)["verdict"] == "not testable here"
+    assert S.claim_gradcam_correlation(S.correlation_grid({"r": s}))["verdict"] == "not testable here"
+
+
+def test_claim_texts_match_the_checks():
+    claims = report.paper_claims("salagg")
+    text = f"{S.CLOSE_DETECTOR} is close to the best detector (within {S.CLOSE_MARGIN:g} AUROC points)"
+    assert claims["close_to_best"]["text"] == text
+    assert {k for k in dir(S) if k.startswith("claim_")} == {f"claim_{k}" for k in claims}
 
 
 # ------------------------------------------------------------------------------- score collection
@@ -199,28 +213,29 @@ def test_undefined_scale_invariant_aggregate_is_flagged():
     maps = torch.zeros(3, 1, 4, 4, dtype=torch.float64)
     maps[1, 0, 0, 0] = 1.0  # Q1 = Q3 = 0 -> QCD undefined for all three; CV undefined for the zero maps
     maps[2] = torch.arange(16.0).view(1, 4, 4) + 1
-    values, undefined = S._aggregate("qcd", maps)
+    values, undefined = flagged_aggregate(ood.AGGREGATES["qcd"], maps, scale_invariant=True)
     assert undefined.tolist() == [True, True, False] and values[:2].tolist() == [0.0, 0.0]
     assert values[2] == pytest.approx(ood.AGGREGATES["qcd"](maps[2:])[0].item())
     with pytest.raises(ValueError):
-        S._aggregate("norm", torch.full((1, 1, 2, 2), float("nan")))
+        flagged_aggregate(ood.AGGREGATES["norm"], torch.full((1, 1, 2, 2), float("nan")), scale_invariant=False)
+    with pytest.raises(ValueError):  # undefined is an error for the aggregates that are not scale invariant
+        flagged_aggregate(ood.AGGREGATES["qcd"], maps, scale_invariant=False)
 
 
 def test_saliency_aggregates_batch_invariant_and_theorem(tiny_run):
-    specs = S.method_specs(["GradCAM", "GBP", "Occlusion", "LIME"], lime_samples=20)
+    specs = S.method_specs(["GradCAM", "GBP", "Occlusion", "LIME"], ig_steps=4, lime_samples=20, seed=0)
     x = tiny_run.bench.id_test.x
-    whole = S.saliency_aggregates(tiny_run.model, x, specs, ("mean", "norm", "qcd"), batch_size=7)
-    parts = S.saliency_aggregates(
-        tiny_run.model, x, specs, ("mean", "norm", "qcd"), batch_size=3, chunk_size=5
-    )
+    whole = saliency_aggregates(tiny_run.model, x, specs, ("mean", "norm", "qcd"), batch_size=7, chunk_size=64)
+    parts = saliency_aggregates(tiny_run.model, x, specs, ("mean", "norm", "qcd"), batch_size=3, chunk_size=5)
     assert set(whole) >= {"GradCAM-mean", "LIME-norm", "undefined/GBP-qcd"}
     for k in whole:
         torch.testing.assert_close(whole[k], parts[k], rtol=1e-5, atol=1e-6)
     scores = S.compute_scores(
         {"tiny": tiny_run},
-        methods=["GradCAM"],
-        aggregates=["mean"],
         classical=["mls", "energy"],
+        saliency=S.SaliencySettings(
+            methods=["GradCAM"], aggregates=["mean"], ig_steps=4, lime_samples=20, batch_size=64, chunk_size=64, seed=0
+        ),
         use_cache=False,
     )
     t = scores["tiny"].table
@@ -228,21 +243,28 @@ def test_saliency_aggregates_batch_invariant_and_theorem(tiny_run):
     check = S.theorem_check({"tiny": tiny_run}, scores)
     assert check.loc["tiny", "relative to |MLS|"] < 1e-4
     assert check.loc["tiny", "GradCAM-mean - (MLS - b_c)"] == 0.0
-    assert S.claim_theorem(check)["holds"]
+    assert S.claim_theorem(check)["verdict"] == "holds by construction"
     shown = S.theorem_table(check).loc["tiny"]
     assert shown["relative to |MLS|"] == "< 1e-04" and shown["GradCAM-mean - (MLS - b_c)"] == "< 1e-06"
     assert "max relative error < 1e-04; AUROC gap to MLS - b_c < 1e-06" in S.claim_theorem(check)["ours"]
     broken = check.assign(**{"relative to |MLS|": 0.02})  # the identity fails: the value is shown
     assert S.theorem_table(broken).loc["tiny", "relative to |MLS|"] == "2.00e-02"
-    assert not S.claim_theorem(broken)["holds"]
+    assert S.claim_theorem(broken)["verdict"] == "does not hold"
 
 
 def test_method_specs_and_pairs():
-    specs = S.method_specs(["IG", "LIME"], ig_steps=7, lime_samples=11)
+    specs = S.method_specs(["IG", "LIME"], ig_steps=7, lime_samples=11, seed=3)
     assert specs["IG"][1]["n_steps"] == 7 and specs["LIME"][1]["n_samples"] == 11
-    assert S.METHODS["IG"][1]["n_steps"] == 50  # the registry is not modified
+    assert specs["LIME"][1]["seed"] == 3  # the chapter seed reaches LIME's masks
+    assert S.METHODS["IG"][1]["n_steps"] == 50 and "seed" not in S.METHODS["LIME"][1]  # registry unchanged
     with pytest.raises(ValueError, match="unknown saliency methods"):
-        S.method_specs(["SHAP"])
+        S.method_specs(["SHAP"], ig_steps=7, lime_samples=11, seed=0)
+    settings = dict(ig_steps=7, lime_samples=11, batch_size=8, chunk_size=8, seed=0)
+    with pytest.raises(ValueError, match="unknown saliency methods"):
+        S.SaliencySettings(methods=["SHAP"], aggregates=["norm"], **settings)
+    with pytest.raises(ValueError, match="unknown aggregates"):
+        S.SaliencySettings(methods=["IG"], aggregates=["mode"], **settings)
+    assert S.SaliencySettings(methods=["IG"], aggregates=["norm"], **settings).specs()["IG"][1]["n_steps"] == 7
     assert S.pairs({"A": "x"}) == [("A", "x")] and S.pairs([("A", "x"), ("A", "x"), ("A", "y")]) == [
         ("A", "x"),
         ("A", "y"),
@@ -260,41 +282,9 @@ def test_subsample_is_seeded_and_bounded(tiny_run):
     ) == (3, 4, 2, 5)
     again = S.subsample(b, n_id_val=3, n_id_test=4, n_ood_val=2, n_ood_test=5, seed=1)
     assert torch.equal(small.id_test.x, again.id_test.x)
-    assert S.subsample_runs({"t": tiny_run}, [])["t"] is tiny_run
+    assert S.subsample_runs({"t": tiny_run}, [], seed=0)["t"] is tiny_run
     with pytest.raises(ValueError, match="sizes"):
-        S.subsample_runs({"t": tiny_run}, [1, 2])
-
-
-def test_openood_benchmark_reads_a_fake_v15_tree(tmp_path):
-    rng = np.random.default_rng(0)
-    lists = tmp_path / "benchmark_imglist" / "cifar10"
-    lists.mkdir(parents=True)
-    names = ["cifar10", "cifar100", "tin", "mnist", "svhn", "texture", "places365"]
-    for name in names:
-        folder = tmp_path / "images_classic" / name
-        folder.mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-        label = (lambda i: i % 2) if name == "cifar10" else (lambda i: -1)
-        lines = "".join(f"images_classic/{name}/{i}.png {label(i)}\n" for i in range(4))
-        (lists / f"test_{name}.txt").write_text(lines)
-        if name == "cifar10":
-            (lists / "val_cifar10.txt").write_text(lines)
-    b = S.openood_benchmark(tmp_path, "cifar10", seed=0)
-    assert b.groups == {
-        "cifar100": "near",
-        "tin": "near",
-        "mnist": "far",
-        "svhn": "far",
-        "texture": "far",
-        "places365": "far",
-    }
-    assert len(b.id_test) == 4 and len(b.ood["mnist"]["val"]) == 2 and len(b.ood["mnist"]["test"]) == 2
-    assert b.id_test.x.shape[1:] == (3, 32, 32) and int(b.ood["tin"]["test"].y.max()) == -1
-    with pytest.raises(FileNotFoundError):
-        S.openood_benchmark(tmp_path, "cifar100")
-    with pytest.raises(ValueError, match="unknown OpenOOD"):
-        S.openood_benchmark(tmp_path, "svhn")
+        S.subsample_runs({"t": tiny_run}, [1, 2], seed=0)
 
 
 # ---------------------------------------------------------------------------------------- smoke
@@ -316,15 +306,5 @@ def test_smoke_preset_runs_and_reports_sane_numbers(tmp_path):
         if c.cell_type == "code"
         for o in c.outputs
     )
-    assert "Claim [Appendix, Theorem 1]" in text and "holds here" in text
+    assert "Claim [Appendix, Theorem 1]" in text and "-> holds by construction here" in text
 
-
-def test_fast_auroc_equals_sklearn():
-    from xai_utils.metrics import auroc
-
-    rng = np.random.default_rng(3)
-    a, b = rng.normal(1, 1, 37).round(1), rng.normal(0, 1, 23).round(1)  # rounding makes ties
-    assert S.auroc(a, b) == pytest.approx(auroc(a, b), abs=1e-12)
-    assert S.auroc(np.ones(3), np.ones(4)) == 0.5
-    with pytest.raises(ValueError):
-        S.auroc(np.array([np.nan]), b)

@@ -30,6 +30,14 @@ def test_auroc_and_aupr_equal_sklearn():
     assert metrics.auroc(torch.from_numpy(ID), torch.from_numpy(OOD)) == metrics.auroc(ID, OOD)
 
 
+def test_auroc_equals_sklearn_with_ties():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1, 1, 37).round(1), rng.normal(0, 1, 23).round(1)  # rounding makes ties
+    y = np.r_[np.ones(len(a)), np.zeros(len(b))]
+    assert metrics.auroc(a, b) == pytest.approx(roc_auc_score(y, np.r_[a, b]), abs=1e-12)
+    assert metrics.auroc(np.ones(3), np.ones(4)) == 0.5
+
+
 def test_auroc_hand_cases():
     assert metrics.auroc([3, 4], [1, 2]) == 1.0
     assert metrics.auroc([1, 2], [3, 4]) == 0.0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -57,14 +55,17 @@ def test_bad_images_raise(tiny_cnn, tiny_images):
         ood.energy(tiny_cnn, bad)
 
 
-@pytest.mark.parametrize("name", [*sorted(ood.SCORES), "saliency_scores"])
+@pytest.mark.parametrize("name", [*sorted(ood.SCORES), "saliency_aggregates"])
 def test_images_are_scanned_once_per_call(name, tiny_cnn, tiny_images, monkeypatch):
     """One full NaN/inf scan of x per public call (issue 14), not one per helper it calls."""
     kw = _kwargs(name, tiny_cnn, tiny_images)
     scans, isfinite = [], torch.isfinite
-    monkeypatch.setattr(torch, "isfinite", lambda t, *a, **k: scans.append(t is tiny_images) or isfinite(t, *a, **k))
-    if name == "saliency_scores":
-        ood.saliency_scores(tiny_cnn, tiny_images, "saliency", ["mean"])
+    whole = (tiny_images.data_ptr(), tiny_images.shape)
+    monkeypatch.setattr(torch, "isfinite",
+                        lambda t, *a, **k: scans.append((t.data_ptr(), t.shape) == whole) or isfinite(t, *a, **k))
+    if name == "saliency_aggregates":
+        ood.saliency_aggregates(tiny_cnn, tiny_images, {"s": ("saliency", {})}, ["mean"],
+                                batch_size=len(tiny_images), chunk_size=None)
     else:
         ood.score(name, tiny_cnn, tiny_images, **kw)
     assert sum(scans) == 1
@@ -257,21 +258,35 @@ def test_aggregate_edge_cases_raise():
         ood.agg_mean(torch.tensor([1.0, 2.0]))
 
 
-def test_saliency_scores_computes_one_map_for_the_predicted_class(monkeypatch, tiny_cnn, tiny_images):
+def test_saliency_aggregates_one_map_per_method_for_the_predicted_class(monkeypatch, tiny_cnn, tiny_images):
     calls = []
 
     def attribute(name, model, x, target=None, **params):
         calls.append((name, target, params))
         return x * params["scale"]
 
-    monkeypatch.setitem(sys.modules, "xai_utils.attribution", types.SimpleNamespace(attribute=attribute))
-    out = ood.saliency_scores(tiny_cnn, tiny_images, "fake", ["norm", "max"], scale=2.0)
-    # target None: attribution explains the predicted class (real attribution: the theorem test below)
-    assert calls == [("fake", None, {"scale": 2.0})]
-    torch.testing.assert_close(out["norm"], ood.agg_norm(2.0 * tiny_images))
-    torch.testing.assert_close(out["max"], ood.agg_max(2.0 * tiny_images))
+    from xai_utils import attribution
+
+    monkeypatch.setattr(attribution, "attribute", attribute)
+    specs = {"F": ("fake", {"scale": 2.0})}
+    out = ood.saliency_aggregates(tiny_cnn, tiny_images, specs, ["norm", "max"], batch_size=3, chunk_size=None)
+    with torch.no_grad():
+        predicted = tiny_cnn(tiny_images).argmax(1)
+    assert [c[0] for c in calls] == ["fake"] * len(tiny_images.split(3))  # one map per method and batch
+    torch.testing.assert_close(torch.cat([c[1] for c in calls]), predicted)
+    torch.testing.assert_close(out["F-norm"], ood.agg_norm(2.0 * tiny_images).double())
+    torch.testing.assert_close(out["F-max"], ood.agg_max(2.0 * tiny_images).double())
     with pytest.raises(ValueError, match="unknown aggregates"):
-        ood.saliency_scores(tiny_cnn, tiny_images, "fake", ["nope"])
+        ood.saliency_aggregates(tiny_cnn, tiny_images, specs, ["nope"], batch_size=3, chunk_size=None)
+
+
+def test_undefined_scale_invariant_aggregates_are_flagged_not_raised():
+    maps = torch.stack([torch.arange(16.0).view(1, 4, 4), torch.zeros(1, 4, 4)]).double()  # 2nd: Q1 = Q3 = 0
+    values, undefined = ood.flagged_aggregate(ood.AGGREGATES["qcd"], maps, scale_invariant=True)
+    assert undefined.tolist() == [False, True] and values[1] == 0
+    assert values[0] == ood.agg_qcd(maps[:1])[0]
+    with pytest.raises(ValueError):
+        ood.flagged_aggregate(ood.AGGREGATES["qcd"], maps, scale_invariant=False)
 
 
 # ------------------------------------------------------------------------------------- SalAgg+MLS
@@ -330,7 +345,8 @@ def test_select_aggregate_with_mls_scores_the_combination():
 def test_salagg_theorem_1_gradcam_mean_is_scaled_mls(tiny_resnet, tiny_images):
     """Salagg appendix: for GAP + linear, mean(raw Grad-CAM) = (MLS - bias_pred) / (h w)."""
     pytest.importorskip("xai_utils.attribution")
-    out = ood.saliency_scores(tiny_resnet, tiny_images, "gradcam", ["mean"])["mean"]
+    out = ood.saliency_aggregates(tiny_resnet, tiny_images, {"G": ("gradcam", {})}, ["mean"],
+                                  batch_size=len(tiny_images), chunk_size=None)["G-mean"]
     with torch.no_grad():
         logits = tiny_resnet(tiny_images)
         hw = tiny_resnet.cam_layer(tiny_resnet.stem(tiny_images)).shape[-2:].numel()

@@ -1,11 +1,14 @@
-"""Split / Benchmark types, the offline OOD benchmark, digits/textures far-OOD sets, stratified splits."""
+"""Split / Benchmark types, the offline OOD benchmark, digits/textures far-OOD sets, stratified splits,
+and the OpenOOD v1.5 loader."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from xai_utils.data import openood_benchmark
 from xai_utils.data.cells import make_cells
 from xai_utils.data.ood import (
     NORMALISATION,
@@ -152,3 +155,35 @@ def test_stratified_split():
         stratified_split(y, 38)
     with pytest.raises(ValueError, match="fewer"):
         stratified_split(y, 36)
+
+
+def test_openood_benchmark_reads_a_fake_v15_tree(tmp_path):
+    rng = np.random.default_rng(0)
+    lists = tmp_path / "benchmark_imglist" / "cifar10"
+    lists.mkdir(parents=True)
+    names = ["cifar10", "cifar100", "tin", "mnist", "svhn", "texture", "places365"]
+    for name in names:
+        folder = tmp_path / "images_classic" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        label = (lambda i: i % 2) if name == "cifar10" else (lambda i: -1)
+        lines = "".join(f"images_classic/{name}/{i}.png {label(i)}\n" for i in range(4))
+        (lists / f"test_{name}.txt").write_text(lines)
+        if name == "cifar10":
+            (lists / "val_cifar10.txt").write_text(lines)
+    b = openood_benchmark(tmp_path, "cifar10", seed=0)
+    assert b.groups == {
+        "cifar100": "near",
+        "tin": "near",
+        "mnist": "far",
+        "svhn": "far",
+        "texture": "far",
+        "places365": "far",
+    }
+    assert len(b.id_test) == 4 and len(b.ood["mnist"]["val"]) == 2 and len(b.ood["mnist"]["test"]) == 2
+    assert b.id_test.x.shape[1:] == (3, 32, 32) and int(b.ood["tin"]["test"].y.max()) == -1
+    with pytest.raises(FileNotFoundError):
+        openood_benchmark(tmp_path, "cifar100")
+    with pytest.raises(ValueError, match="unknown OpenOOD"):
+        openood_benchmark(tmp_path, "svhn")

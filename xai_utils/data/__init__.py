@@ -1,4 +1,4 @@
-"""Datasets: synthetic cells, the offline OOD benchmark, and loaders for real image datasets.
+"""Datasets: synthetic cells, the offline OOD benchmark, loaders for real image datasets, OpenOOD v1.5.
 
 All images are float32 tensors ``(N, C, H, W)`` in [0, 1]; labels are int64 ``(N,)`` (-1 = OOD).
 """
@@ -14,6 +14,7 @@ from .ood import (
     stratified_split,
     textures,
 )
+from .openood import OPENOOD_V15, openood_benchmark
 from .real import (
     IMAGENET_CIFAR10_OVERLAP,
     cifar10_ood_benchmark,
@@ -31,6 +32,7 @@ __all__ = [
     "CLASS_NAMES",
     "IMAGENET_CIFAR10_OVERLAP",
     "NORMALISATION",
+    "OPENOOD_V15",
     "TEXTURE_IMAGES",
     "Benchmark",
     "Cells",
@@ -44,6 +46,7 @@ __all__ = [
     "make_cells",
     "mnist_idx",
     "offline_benchmark",
+    "openood_benchmark",
     "openood_imglist",
     "stratified_split",
     "svhn_mat",

@@ -292,7 +292,7 @@ def wnid_folder(
     return Split(x, y, name or root.name, tuple(names[w] for w in wnids)), wnids
 
 
-def _ood_halves(split: Split, name: str, seed: int, max_n: int | None) -> dict[str, Split]:
+def ood_halves(split: Split, name: str, seed: int, max_n: int | None) -> dict[str, Split]:
     """Seeded subset of at most ``max_n`` images, cut into val / test halves; labels set to -1."""
     order = np.random.default_rng(seed).permutation(len(split))[:max_n]
     half = len(order) // 2
@@ -346,7 +346,7 @@ def cifar10_ood_benchmark(
         id_train=empty,
         id_val=Split(cifar.x[val_idx], cifar.y[val_idx], "cifar10_val", cifar.classes),
         id_test=Split(cifar.x[test_idx], cifar.y[test_idx], "cifar10_test", cifar.classes),
-        ood={k: _ood_halves(v, k, config.sub_seed(seed, k), max_per_set) for k, v in sets.items()},
+        ood={k: ood_halves(v, k, config.sub_seed(seed, k), max_per_set) for k, v in sets.items()},
         groups={"imagenet_samples": "near", "mnist": "far", "textures": "far"},
         num_classes=10,
         mean=mean,

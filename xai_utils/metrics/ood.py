@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, roc_curve
 
 
 def _scores(values: ArrayLike, name: str) -> np.ndarray:
@@ -38,11 +39,13 @@ def _labelled(id_scores: ArrayLike, ood_scores: ArrayLike) -> tuple[np.ndarray, 
 def auroc(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
     """Area under the ROC curve with ID as the positive class (= sklearn ``roc_auc_score``).
 
-    id_scores : (N_id,), ood_scores : (N_ood,), higher = more ID.  Returns a float in [0, 1];
-    0.5 is chance, ties count one half.
+    The Mann-Whitney U statistic from mid-ranks, without sklearn's per-call overhead, which dominates
+    the thousands of small AUROCs of bootstraps and grids.  id_scores : (N_id,), ood_scores : (N_ood,),
+    higher = more ID.  Returns a float in [0, 1]; 0.5 is chance, ties count one half.
     """
-    y, s = _labelled(id_scores, ood_scores)
-    return float(roc_auc_score(y, s))
+    a, b = _scores(id_scores, "id_scores"), _scores(ood_scores, "ood_scores")
+    ranks = rankdata(np.concatenate([a, b]))
+    return float((ranks[: a.size].sum() - a.size * (a.size + 1) / 2) / (a.size * b.size))
 
 
 def aupr_in(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:

@@ -13,13 +13,12 @@ saliency method is picked on validation data with :func:`select_aggregate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import Tensor, nn
 
 from .aggregates import agg_cv, agg_max, agg_mean, agg_median, agg_norm, agg_q3, agg_qcd, agg_range, agg_rmd
 from .gaia import gaia_a, gaia_layers, gaia_z, s_and_i, s_and_i_a
 from .salagg import AggregateSelection, SalAggFit, fit_salagg, salagg_mls, select_aggregate
+from .saliency import SCALE_INVARIANT, flagged_aggregate, saliency_aggregates, saliency_column
 from .scores import ReActFit, energy, fit_react, gradnorm, max_logit, msp, odin, rankfeat, react
 
 SCORES = {
@@ -68,31 +67,16 @@ def aggregate(name: str, maps: Tensor) -> Tensor:
     return AGGREGATES[name](maps)
 
 
-def saliency_scores(
-    model: nn.Module, x: Tensor, method: str, aggregates: Sequence[str] = tuple(AGGREGATES), **attr_params
-) -> dict[str, Tensor]:
-    """Aggregates of one saliency map per image, for the predicted class (salagg paper).
-
-    The map ``attribution.attribute(method, model, x, **attr_params)`` (target None: the predicted
-    class) is computed once and every aggregate in ``aggregates`` is taken on it (raw, unnormalised
-    values); the attribution method checks x.  x : (N, C, H, W).  Returns aggregate name -> (N,).
-    """
-    unknown = [a for a in aggregates if a not in AGGREGATES]
-    if unknown:
-        raise ValueError(f"unknown aggregates {unknown}; known: {sorted(AGGREGATES)}")
-    from ..attribution import attribute  # lazy: attribution pulls in captum/zennit
-
-    maps = attribute(method, model, x, **attr_params).detach()
-    return {a: AGGREGATES[a](maps) for a in aggregates}
-
-
 __all__ = [
     "SCORES",
     "FITTED",
     "AGGREGATES",
     "score",
     "aggregate",
-    "saliency_scores",
+    "saliency_aggregates",
+    "flagged_aggregate",
+    "saliency_column",
+    "SCALE_INVARIANT",
     # scores
     "msp",
     "max_logit",
