@@ -12,15 +12,13 @@ from xai_utils import attribution as A
 from xai_utils.attribution import gradient
 from xai_utils.attribution.gradient import make_baselines
 
-PERTURBATION = {"occlusion", "lime", "kernel_shap", "anchor"}
-
 
 def _params(name: str) -> dict:
     if name == "anchor":
         return {"chunk_size": 64, "n_samples": 16, "max_size": 3}
     if name in ("lime", "kernel_shap"):
         return {"chunk_size": 64, "n_samples": 30}
-    return {"chunk_size": 64} if name in PERTURBATION else {}
+    return {"chunk_size": 64} if name in A.PERTURBATION_METHODS else {}
 
 
 def _logit(model, x, t):
@@ -246,3 +244,8 @@ def test_lrp_conserves_on_shortcut_block_resnets(arch):
     rel = A.lrp(model, x, t, composite="epsilon", epsilon=1e-9, stabilizer=1e-9)
     torch.testing.assert_close(rel.sum(dim=(1, 2, 3)), _logit(model, x, t), rtol=1e-4, atol=0)
     assert not any(hasattr(m, "canonizer_sum") for m in model.modules())  # canonizer removed on exit
+
+
+def test_every_method_has_one_display_name():
+    assert set(A.LABELS) == set(A.METHODS)
+    assert len(set(A.LABELS.values())) == len(A.LABELS)  # no two methods share a name

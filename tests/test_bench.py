@@ -69,7 +69,7 @@ def test_every_registered_method_and_score_has_a_finite_positive_ratio(tiny_benc
     table, _ = tiny_bench
     methods = table[table.section.isin(["gradient", "perturbation"])]
     assert sorted(methods.name) == sorted(attribution.METHODS)
-    assert set(methods[methods.section == "perturbation"].name) == set(bench.PERTURBATION)
+    assert set(methods[methods.section == "perturbation"].name) == set(attribution.PERTURBATION_METHODS)
     scores = table[table.section == "ood"]
     assert sorted(scores.name) == sorted(ood.SCORES)
     for part in (methods, scores):

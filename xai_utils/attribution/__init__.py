@@ -34,6 +34,8 @@ from .postprocess import Normalized, normalize, reduce_channels, resolve_target,
 from .segmentation import grid, patches, slic, sliding_windows
 
 CAM_METHODS = frozenset({"gradcam", "gradcam_relu"})
+#: Methods that evaluate perturbed images in chunks of ``chunk_size`` images per forward pass.
+PERTURBATION_METHODS = frozenset({"occlusion", "lime", "kernel_shap", "anchor"})
 
 
 def attribute(name: str, model: nn.Module, x: Tensor, target: int | Tensor | None = None, **params) -> Tensor:
@@ -68,9 +70,32 @@ METHODS = {
     "anchor": anchor,
 }
 
+#: The one display name of every method, for every chapter's tables and figures (the short names the
+#: papers use: salagg's GBP, IG, GradCAM; captum's class names for the rest).
+LABELS = {
+    "saliency": "Saliency",
+    "input_x_gradient": "Input*Gradient",
+    "integrated_gradients": "IG",
+    "gradient_shap": "GradientShap",
+    "deeplift": "DeepLift",
+    "deeplift_shap": "DeepLiftShap",
+    "guided_backprop": "GBP",
+    "deconvolution": "Deconvolution",
+    "guided_gradcam": "GuidedGradCam",
+    "gradcam": "GradCAM",
+    "gradcam_relu": "GradCAM+ReLU",
+    "lrp": "LRP",
+    "occlusion": "Occlusion",
+    "lime": "LIME",
+    "kernel_shap": "KernelSHAP",
+    "anchor": "Anchor",
+}
+
 __all__ = [
     "METHODS",
     "CAM_METHODS",
+    "PERTURBATION_METHODS",
+    "LABELS",
     "attribute",
     *METHODS,
     "gradcam_raw",

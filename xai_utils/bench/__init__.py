@@ -28,13 +28,12 @@ its prose in ``page_*.md``) and :mod:`.cli`.
 from .cli import main
 from .page import markdown_table, write_page
 from .sections import run
-from .settings import CAPTUM_EQUIVALENT, COLUMNS, PERTURBATION, BenchSettings, ImageSetting
+from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting
 from .timing import PassCounter
 
 __all__ = [
     "CAPTUM_EQUIVALENT",
     "COLUMNS",
-    "PERTURBATION",
     "BenchSettings",
     "ImageSetting",
     "PassCounter",

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from .. import config
 from .machine import load_average, machine_info
 from .reference import captum_compare, captum_ig, zennit_lrp
-from .settings import CAPTUM_EQUIVALENT, COLUMNS, PERTURBATION, BenchSettings, ImageSetting, row
+from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting, row
 from .timing import (
     Floors,
     PassCounter,
@@ -208,7 +208,7 @@ def bench_methods(
     labels = attribution.grid(h, x.shape[3], s.blocks).to(device)
     cfg_base = f"{h}x{h}"
     for name in names:
-        pert = name in PERTURBATION
+        pert = name in attribution.PERTURBATION_METHODS
         xs = x[: min(s.n_pert, s.n_anchor)] if name == "anchor" else x[: s.n_pert] if pert else x[: s.n_grad]
         n = len(xs)
         with torch.no_grad():

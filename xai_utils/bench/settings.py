@@ -29,7 +29,6 @@ COLUMNS = [
     "unit",
     "note",
 ]
-PERTURBATION = ("occlusion", "lime", "kernel_shap", "anchor")
 CAPTUM_EQUIVALENT = ("occlusion", "lime", "kernel_shap")  # captum has no Anchor
 
 
