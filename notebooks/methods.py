@@ -56,7 +56,7 @@ bench = data.offline_benchmark(size=size, n_train=n_train, n_val=n_val, seed=see
 data_key = dict(generator="offline_benchmark", size=size, n_train=n_train, n_val=n_val, seed=seed)
 model = models.benchmark_classifier(bench, data_key, width=width, epochs=epochs, seed=seed, device=dev,
                                    progress=False, depth=8, retrain=retrain).model.eval()
-cells = ex.gallery_cells(size, seed)
+cells = ex.gallery_cells(size, seed=seed)
 x = cells.x.to(dev)
 predicted = model(x).argmax(1).cpu()
 print(f"ID test accuracy: {models.accuracy(model, bench.id_test.x, bench.id_test.y):.1%}; "
@@ -71,7 +71,7 @@ print(f"ID test accuracy: {models.accuracy(model, bench.id_test.x, bench.id_test
 
 # %%
 report.section("gallery")
-maps, table = ex.gallery(model, x, methods or None)
+maps, table = ex.gallery(model, x, methods=methods)
 table
 
 # %%

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
-from xai_utils import config, ood
+from xai_utils import config, ood, params
 from xai_utils.data.real import (
     CIFAR10_CLASSES,
     cifar10_ood_benchmark,
@@ -368,7 +368,10 @@ def checkpoint_two_matches(tmp, request) -> Action:
 
 
 def _real_runs(root: Path, checkpoints) -> Action:
-    kw = dict(n_id_val=4, n_id_test=4, n_ood_val=2, n_ood_test=2)
+    p = params.defaults("salagg")  # the notebook's parameters cell: the one source of make_runs' keywords
+    kw = {k: p[k] for k in ("seed", "sizes", "archs", "widths", "n_train", "epochs", "benchmarks", "model_seeds",
+                            "retrain")}
+    kw.update(device="cpu", n_id_val=4, n_id_test=4, n_ood_val=2, n_ood_test=2)
     return lambda: make_runs("real", data_root=str(root), checkpoints=checkpoints, **kw)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from xai_utils import ood, report
+from xai_utils import attribution, ood, report
 from xai_utils.data import Benchmark, Split
 from xai_utils.experiments import salagg as S
 from xai_utils.ood import flagged_aggregate, saliency_aggregates
@@ -257,6 +257,8 @@ def test_method_specs_and_pairs():
     assert specs["IG"][1]["n_steps"] == 7 and specs["LIME"][1]["n_samples"] == 11
     assert specs["LIME"][1]["seed"] == 3  # the chapter seed reaches LIME's masks
     assert S.METHODS["IG"][1]["n_steps"] == 50 and "seed" not in S.METHODS["LIME"][1]  # registry unchanged
+    assert list(S.METHODS) == ["LIME", "Occlusion", "GradCAM", "IG", "GBP"]  # the paper's labels and order
+    assert all(attribution.LABELS[name] == label for label, (name, _) in S.METHODS.items())
     with pytest.raises(ValueError, match="unknown saliency methods"):
         S.method_specs(["SHAP"], ig_steps=7, lime_samples=11, seed=0)
     settings = dict(ig_steps=7, lime_samples=11, batch_size=8, chunk_size=8, seed=0)

@@ -20,18 +20,19 @@ from .. import attribution
 from ..data import Cells, make_cells
 
 
-def gallery_cells(size: int, seed: int = 0) -> Cells:
+def gallery_cells(size: int, *, seed: int) -> Cells:
     """One test cell of each ID class (0-5), backgrounds in turn, from a seed of its own."""
     return make_cells(6, size=size, classes=range(6), seed=seed + 10_000)
 
 
-def gallery(model: nn.Module, x: Tensor, methods: Sequence[str] | None = None,
+def gallery(model: nn.Module, x: Tensor, *, methods: Sequence[str],
             params: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Tensor], pd.DataFrame]:
-    """Maps of every method (default: all of ``METHODS``, with their defaults = the papers' settings,
-    e.g. salagg's 4 x 4 grid for the perturbation methods) for the predicted class.
+    """Maps of ``methods`` (names in ``METHODS``; empty: all of them) for the predicted class, each with
+    its defaults = the papers' settings (e.g. salagg's 4 x 4 grid for the perturbation methods) unless
+    ``params[name]`` sets some.
 
-    Returns ``{name: (N, 1, H, W) channel-summed map}`` and a table of each method's raw output shape,
-    parameters and value range.
+    Returns ``{name: (N, 1, H, W) channel-summed map}`` and a table, indexed by ``attribution.LABELS``,
+    of each method's registry name, raw output shape, parameters and value range.
     """
     params = params or {}
     maps, rows = {}, []
@@ -39,7 +40,8 @@ def gallery(model: nn.Module, x: Tensor, methods: Sequence[str] | None = None,
         kw = dict(params.get(name, {}))
         a = attribution.attribute(name, model, x, **kw)
         maps[name] = attribution.reduce_channels(a, "sum").detach().cpu()
-        rows.append({"method": name, "raw output shape": tuple(a.shape[1:]), "parameters": kw or "defaults",
+        rows.append({"method": attribution.LABELS[name], "name": name, "raw output shape": tuple(a.shape[1:]),
+                     "parameters": kw or "defaults",
                      "min": round(float(maps[name].min()), 4), "max": round(float(maps[name].max()), 4)})
     return maps, pd.DataFrame(rows).set_index("method")
 
@@ -57,8 +59,8 @@ def plot_gallery(cells: Cells, maps: Mapping[str, Tensor], predicted: Tensor, *,
             m = maps[name][i].squeeze(0).numpy()
             lim = float(np.abs(m).max()) or 1.0
             axes[r, c + 2].imshow(m, cmap="bwr", vmin=-lim, vmax=lim)
-    for c, title in enumerate(["image", "ground truth", *names]):
-        axes[0, c].set_title(title.replace("_", "\n"), fontsize=7)
+    for c, title in enumerate(["image", "ground truth", *(attribution.LABELS[n] for n in names)]):
+        axes[0, c].set_title(title, fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -76,7 +78,8 @@ def mass_on_ground_truth(maps: Mapping[str, Tensor], heatmap: Tensor) -> pd.Data
     for name, m in maps.items():
         mass = m.squeeze(1).abs()
         total = mass.flatten(1).sum(1).clamp_min(1e-12)
-        rows[name] = {k: float(((mass * v).flatten(1).sum(1) / total).mean()) for k, v in regions.items()}
+        shares = {k: float(((mass * v).flatten(1).sum(1) / total).mean()) for k, v in regions.items()}
+        rows[attribution.LABELS[name]] = shares
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.loc["(share of pixels)"] = area
     return table.round(3)
@@ -97,10 +100,11 @@ def property_checks(model: nn.Module, x: Tensor) -> pd.DataFrame:
     dl = attribution.attribute("deeplift", model, x, target)
     cam = attribution.gradcam_raw(model, x, target).detach()
     theorem = (picked - model.head.bias.detach()[target]) / cam[0, 0].numel()
+    labels = attribution.LABELS
     rows = [
-        ("integrated_gradients", "sum of attributions = f(x) - f(0)", ig.flatten(1).sum(1), picked - at_zero),
-        ("deeplift", "sum of attributions = f(x) - f(0)", dl.flatten(1).sum(1), picked - at_zero),
-        ("gradcam (raw)", "mean of map = (logit - bias) / (h w)", cam.flatten(1).mean(1), theorem),
+        (labels["integrated_gradients"], "sum of attributions = f(x) - f(0)", ig.flatten(1).sum(1), picked - at_zero),
+        (labels["deeplift"], "sum of attributions = f(x) - f(0)", dl.flatten(1).sum(1), picked - at_zero),
+        (f"{labels['gradcam']} (raw)", "mean of map = (logit - bias) / (h w)", cam.flatten(1).mean(1), theorem),
     ]
     return pd.DataFrame(
         [{"method": m, "property": p,

@@ -185,28 +185,30 @@ def _full_runs(
 def make_runs(
     preset: str,
     *,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-    data_root: str = "",
-    sizes: Sequence[int] = (32, 64),
-    archs: Sequence[str] = ("small_resnet", "small_vgg"),
-    widths: Sequence[int] = (16, 8),
-    n_train: Sequence[int] = (2000, 1200),
-    n_id_val: int = 200,
-    n_id_test: int = 200,
-    n_ood_val: int = 40,
-    n_ood_test: int = 80,
-    epochs: int = 8,
-    checkpoints: Sequence[str] = ("resnet20", "resnet56"),
-    benchmarks: Sequence[str] = ("cifar10",),
-    model_seeds: Sequence[int] = (0, 1, 2),
+    device: torch.device | str,
+    seed: int,
+    data_root: str,
+    sizes: Sequence[int],
+    archs: Sequence[str],
+    widths: Sequence[int],
+    n_train: Sequence[int],
+    n_id_val: int,
+    n_id_test: int,
+    n_ood_val: int,
+    n_ood_test: int,
+    epochs: int,
+    checkpoints: Sequence[str],
+    benchmarks: Sequence[str],
+    model_seeds: Sequence[int],
+    retrain: bool,
     progress: bool = False,
-    retrain: bool = False,
 ) -> dict[str, Run]:
     """The runs of a preset: ``offline``/``smoke`` (cell benchmarks of the given ``sizes``, classifiers
     ``archs``: shipped weights, or with ``retrain`` trained here and cached), ``real`` (CIFAR-10 JPEGs +
     the ResNet ``checkpoints``), ``full`` (OpenOOD v1.5 layout + OpenOOD checkpoints of ``model_seeds``).
-    Every evaluation split holds at most the given numbers of images.  Returns run name -> :class:`Run`."""
+    Every evaluation split holds at most the given numbers of images.  The keywords are the notebook's
+    parameters of the same names (their one default is its parameters cell); a preset ignores those of
+    the others.  Returns run name -> :class:`Run`."""
     device = config.resolve_device(device)
     sizes_kw = dict(
         n_id_val=n_id_val, n_id_test=n_id_test, n_ood_val=n_ood_val, n_ood_test=n_ood_test, seed=seed

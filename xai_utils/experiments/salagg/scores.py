@@ -17,18 +17,23 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ... import cache, config, metrics, ood
+from ... import attribution, cache, config, metrics, ood
 from ...ood import saliency_aggregates, saliency_column
 from .runs import Run
 
-#: Display name -> (attribution registry name, the paper's parameters).  LIME and Occlusion use the
-#: attribution package's default features: a 4 x 4 grid of equal rectangles, zero baseline.
+#: The paper's five methods (attribution registry names) and their parameters.  LIME and Occlusion use
+#: the attribution package's default features: a 4 x 4 grid of equal rectangles, zero baseline.
+PAPER_PARAMS: dict[str, dict[str, Any]] = {
+    "lime": {"n_samples": 100, "p": 0.5, "kernel_width": 0.25, "distance": "mask_cosine"},
+    "occlusion": {"baseline": 0.0},
+    "gradcam": {},
+    "integrated_gradients": {"baseline": "zero", "n_steps": 50},
+    "guided_backprop": {},
+}
+#: Display name (``attribution.LABELS``: "LIME", "Occlusion", "GradCAM", "IG", "GBP") -> (registry
+#: name, the paper's parameters).  The display names label every column ("GBP-norm") and table.
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "LIME": ("lime", {"n_samples": 100, "p": 0.5, "kernel_width": 0.25, "distance": "mask_cosine"}),
-    "Occlusion": ("occlusion", {"baseline": 0.0}),
-    "GradCAM": ("gradcam", {}),
-    "IG": ("integrated_gradients", {"baseline": "zero", "n_steps": 50}),
-    "GBP": ("guided_backprop", {}),
+    attribution.LABELS[name]: (name, kw) for name, kw in PAPER_PARAMS.items()
 }
 AGGREGATES: tuple[str, ...] = tuple(ood.AGGREGATES)
 CLASSICAL: tuple[str, ...] = ("msp", "mls", "energy", "odin", "react", "gradnorm")
@@ -50,11 +55,12 @@ def method_specs(
     if unknown:
         raise ValueError(f"unknown saliency methods {unknown}; known: {list(METHODS)}")
     specs = {m: (METHODS[m][0], dict(METHODS[m][1])) for m in methods}
-    if "IG" in specs:
-        specs["IG"][1]["n_steps"] = int(ig_steps)
-    if "LIME" in specs:
-        specs["LIME"][1]["n_samples"] = int(lime_samples)
-        specs["LIME"][1]["seed"] = int(seed)
+    for name, kw in specs.values():
+        if name == "integrated_gradients":
+            kw["n_steps"] = int(ig_steps)
+        if name == "lime":
+            kw["n_samples"] = int(lime_samples)
+            kw["seed"] = int(seed)
     return specs
 
 
