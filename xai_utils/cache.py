@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from . import config as _config
+from . import config as settings
 
 FORMAT = 2
 PACKAGE = __name__.rpartition(".")[0]
@@ -101,7 +101,7 @@ def key(config: Mapping[str, Any], code: Iterable[ModuleType | Callable | str] =
 
 
 def entry_path(kind: str, k: str, root: Path | None = None) -> Path:
-    return Path(root or _config.CACHE_DIR) / kind / f"{k}.pt"
+    return Path(root or settings.CACHE_DIR) / kind / f"{k}.pt"
 
 
 def umask() -> int:

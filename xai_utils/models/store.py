@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from .. import cache
-from .. import config as _config
+from .. import config as settings
 
-STORE_DIR = _config.REPO_ROOT / "data" / "models"
+STORE_DIR = settings.REPO_ROOT / "data" / "models"
 MANIFEST = "MANIFEST.json"
 SHIP_ENV = "XAI_SHIP_MODELS"
 
@@ -87,7 +87,7 @@ def save(kind: str, config: Mapping[str, Any], payload: Any, *, code: Iterable[M
         "kind": kind,
         "config": json.loads(json.dumps(dict(config), sort_keys=True, default=str)),
         "code_version": cache.code_version(code),
-        "commit": _config.git_commit(),
+        "commit": settings.git_commit(),
         "torch": torch.__version__,
         "machine": platform.machine(),
     }
