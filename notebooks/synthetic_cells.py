@@ -123,7 +123,7 @@ report.section("training")
 fams = sc.train_families(families, splits, n_branches=n_branches, target_acc=target_acc, val_every=val_every,
                          weight_decay=weight_decay, seed=seed, device=dev, progress=progress,
                          retrain=retrain)
-ev = sc.evaluate(fams, splits, methods=methods, method_params=method_params, batch_size=attr_batch,
+ev = sc.evaluate(fams, splits, methods=methods, method_params=method_params, batch_size=attr_batch, seed=seed,
                  device=dev, progress=progress)
 sc.table1(fams, ev.accuracy, report.paper_numbers("synthetic_cells"))
 
@@ -234,8 +234,8 @@ report.claim("saliency_fpr", **chk["saliency_fpr"])
 # %%
 report.section("galleries")
 gal = sc.galleries(fams, splits, classes=gallery_classes, methods=methods, method_params=method_params,
-                   device=dev)
-fig = sc.plot_channels(gal[fig5_family])
+                   batch_size=attr_batch, seed=seed, device=dev)
+fig = sc.plot_channels(gal[fig5_family], methods=sc.FIG5_METHODS)
 
 # %% [markdown]
 # Fig. 6: the summed heatmap h and its five-band maps at the first and last soft thresholds
@@ -247,7 +247,7 @@ fig = sc.plot_channels(gal[fig5_family])
 # evidence against the class seems inappropriate, and taking absolute values would raise their recall.
 
 # %%
-fig = sc.plot_bands(list(gal.values()))
+fig = sc.plot_bands(list(gal.values()), methods=sc.FIG6_METHODS)
 
 # %% [markdown]
 # We measure "alike" as the mean per-sample Pearson correlation of the channel-adjusted maps (with

@@ -32,6 +32,17 @@ def _family_spec(**over) -> dict:
     return {**spec, **over}
 
 
+def _protocol(**over) -> dict:
+    """:func:`sc.train_family`'s keywords: the notebook's protocol defaults, 2 branches, on the CPU, quietly."""
+    p = params.defaults("synthetic_cells")
+    kw = {k: p[k] for k in ("target_acc", "val_every", "weight_decay", "seed", "retrain")}
+    return {**kw, "n_branches": 2, "device": "cpu", "progress": False, **over}
+
+
+#: :func:`sc.evaluate`'s and :func:`sc.gallery_data`'s run keywords in these tests.
+_RUN = {"seed": 0, "device": "cpu"}
+
+
 @pytest.fixture
 def tiny_splits() -> sc.CellSplits:
     return sc.make_splits(size=16, n_train=40, n_val_shards=2, shard_size=10, n_test=12, seed=0)
@@ -55,11 +66,11 @@ def test_splits_shapes_balanced_shards_and_disjoint(tiny_splits):
     with pytest.raises(ValueError, match="shard 2 out of range"):
         sp.shard(2)
     with pytest.raises(ValueError, match="n_test"):
-        sc.make_splits(size=16, n_train=10, n_val_shards=1, shard_size=10, n_test=0)
+        sc.make_splits(size=16, n_train=10, n_val_shards=1, shard_size=10, n_test=0, seed=0)
 
 
 def test_figure2_cells_cover_every_class_and_background():
-    cells = sc.figure2_cells(size=16)
+    cells = sc.figure2_cells(size=16, seed=0)
     pairs = {(int(y), int(b)) for y, b in zip(cells.y, cells.background, strict=True)}
     assert pairs == {(c, b) for c in range(10) for b in range(3)}
 
@@ -69,7 +80,7 @@ def test_splits_for_shares_images_of_one_size():
         "a": _family_spec(),
         "b": _family_spec(arch="small_alexnet", arch_kwargs={"width": 2, "hidden": 8}),
     }
-    sp = sc.splits_for(fams, n_train=10, n_val_shards=1, shard_size=10, n_test=10)
+    sp = sc.splits_for(fams, n_train=10, n_val_shards=1, shard_size=10, n_test=10, seed=0)
     assert sp["a"] is sp["b"]
 
 
@@ -86,9 +97,9 @@ def test_check_family_rejects_bad_specs():
 
 
 def test_train_family_is_cached_and_reproducible(tiny_splits, tmp_cache):
-    fam = sc.train_family("vgg", _family_spec(), tiny_splits, n_branches=2, device="cpu", progress=False)
+    fam = sc.train_family("vgg", _family_spec(), tiny_splits, **_protocol())
     assert len(fam.branches) == 2 and not fam.from_cache
-    again = sc.train_family("vgg", _family_spec(), tiny_splits, n_branches=2, device="cpu", progress=False)
+    again = sc.train_family("vgg", _family_spec(), tiny_splits, **_protocol())
     assert again.from_cache and again.key == fam.key
     for a, b in zip(fam.branches, again.branches, strict=True):
         for (ka, va), (kb, vb) in zip(
@@ -97,7 +108,7 @@ def test_train_family_is_cached_and_reproducible(tiny_splits, tmp_cache):
             assert ka == kb and torch.equal(va, vb)
         assert a.stop == b.stop and a.history == b.history
     with pytest.raises(ValueError, match="wants 32 px"):
-        sc.train_family("vgg", _family_spec(image_size=32), tiny_splits, n_branches=1)
+        sc.train_family("vgg", _family_spec(image_size=32), tiny_splits, **_protocol(n_branches=1))
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -134,13 +145,13 @@ def test_pearson_per_sample():
 
 def test_near_zero_baselines_are_seeded_and_small():
     x = torch.zeros(2, 3, 8, 8)
-    kw = sc.resolve_params("deeplift_shap", {"baselines": "near_zero", "n_baselines": 3}, x)
+    kw = sc.resolve_params("deeplift_shap", {"baselines": "near_zero", "n_baselines": 3}, x, seed=0)
     assert set(kw) == {"baselines"} and kw["baselines"].shape == (3, 3, 8, 8)
     assert 0 < kw["baselines"].abs().max() < 0.01
     torch.testing.assert_close(
-        kw["baselines"], sc.resolve_params("x", {"baselines": "near_zero", "n_baselines": 3}, x)["baselines"]
+        kw["baselines"], sc.resolve_params("x", {"baselines": "near_zero", "n_baselines": 3}, x, seed=0)["baselines"]
     )
-    assert sc.resolve_params("saliency", None, x) == {}
+    assert sc.resolve_params("saliency", None, x, seed=0) == {}
 
 
 # ---------------------------------------------------------------------------- evaluation and summaries
@@ -155,7 +166,7 @@ def tiny_eval(tmp_path_factory):
             "vgg": _family_spec(),
             "alexnet": _family_spec(arch="small_alexnet", arch_kwargs={"width": 2, "hidden": 8}),
         }
-        fams = sc.train_families(specs, {"vgg": splits, "alexnet": splits}, n_branches=2, device="cpu")
+        fams = sc.train_families(specs, {"vgg": splits, "alexnet": splits}, **_protocol())
         methods = ["saliency", "deeplift", "deeplift_shap", "guided_gradcam"]
         params = {"deeplift_shap": {"baselines": "near_zero", "n_baselines": 2}}
         ev = sc.evaluate(
@@ -164,7 +175,8 @@ def tiny_eval(tmp_path_factory):
             methods=methods,
             method_params=params,
             batch_size=5,
-            device="cpu",
+            progress=False,
+            **_RUN,
         )
         again = sc.evaluate(
             fams,
@@ -172,7 +184,8 @@ def tiny_eval(tmp_path_factory):
             methods=methods,
             method_params=params,
             batch_size=3,
-            device="cpu",
+            progress=False,
+            **_RUN,
         )
     return fams, ev, methods, splits, again
 
@@ -219,13 +232,17 @@ def test_evaluate_matches_a_direct_computation(tiny_eval):
 def test_evaluate_rejects_unknown_methods(tiny_eval):
     fams, _, _, tiny_splits, _ = tiny_eval
     with pytest.raises(ValueError, match="unknown methods"):
-        sc.evaluate(fams, {"vgg": tiny_splits, "alexnet": tiny_splits}, methods=["lime"])
+        sc.evaluate(fams, {"vgg": tiny_splits, "alexnet": tiny_splits}, methods=["lime"], method_params={},
+                    batch_size=5, progress=False, **_RUN)
     with pytest.raises(ValueError, match="method_params for methods not evaluated"):
         sc.evaluate(
             fams,
             {"vgg": tiny_splits, "alexnet": tiny_splits},
             methods=["saliency"],
             method_params={"deeplift": {}},
+            batch_size=5,
+            progress=False,
+            **_RUN,
         )
 
 
@@ -280,9 +297,8 @@ def test_protocol_numbers_match_the_paper_where_the_paper_fixes_them(tiny_splits
 
 def test_galleries_pick_correct_and_wrong_predictions(tiny_eval):
     fams, _, _, tiny_splits, _ = tiny_eval
-    g = sc.gallery_data(
-        fams["vgg"], tiny_splits.test, classes=(3, 1), n_wrong=2, methods=["saliency"], device="cpu"
-    )
+    g = sc.gallery_data(fams["vgg"], tiny_splits.test, classes=(3, 1), methods=["saliency"], method_params={},
+                        batch_size=5, n_wrong=2, **_RUN)
     assert g.maps["saliency"].shape == (len(g.y), 3, 16, 16)
     n_ok = int((g.y == g.pred).sum())
     assert n_ok <= 2 and len(g.y) - n_ok <= 2

@@ -5,7 +5,7 @@
   :func:`xai_utils.models.fit`, in the paper's regular evaluation mode).
 * :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score.
 * :mod:`.tables`, :mod:`.claims`, :mod:`.galleries`, :mod:`.plots`: what the chapter shows.
-* :mod:`.labels`: the method list and display names.
+* :mod:`.labels`: the method list and the families' display names (methods': ``attribution.LABELS``).
 """
 
 from .claims import POOR_YOUDEN, checks
@@ -13,7 +13,16 @@ from .evaluation import VARIANTS, Evaluation, evaluate, pearson, resolve_params,
 from .families import Branch, Family, check_family, pretrained_state, splits_for, train_families, train_family
 from .galleries import GalleryData, galleries, gallery_data
 from .labels import METHODS
-from .plots import plot_bands, plot_cells, plot_channels, plot_precision_recall, plot_predictions, plot_roc
+from .plots import (
+    FIG5_METHODS,
+    FIG6_METHODS,
+    plot_bands,
+    plot_cells,
+    plot_channels,
+    plot_precision_recall,
+    plot_predictions,
+    plot_roc,
+)
 from .splits import CellSplits, figure2_cells, make_splits
 from .tables import (
     abs_gain,
@@ -30,6 +39,8 @@ from .tables import (
 )
 
 __all__ = [
+    "FIG5_METHODS",
+    "FIG6_METHODS",
     "METHODS",
     "POOR_YOUDEN",
     "VARIANTS",

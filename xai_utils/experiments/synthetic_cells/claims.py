@@ -6,10 +6,10 @@ The claims' wording, references and the paper's side are in ``data/paper_numbers
 
 from __future__ import annotations
 
-from xai_utils import report
+from xai_utils import attribution, report
 
 from .evaluation import Evaluation
-from .labels import METHOD_LABELS, family_label
+from .labels import family_label
 
 #: A Fig. 3 point counts as "low recall" below this average recall.
 LOW_RECALL = 0.5
@@ -78,7 +78,7 @@ def checks(ev: Evaluation) -> dict[str, dict[str, str]]:
     f_top, m_top = fm["recall_avg"].idxmax()
     testable = "alexnet" in acc.index and "saliency" in set(soft["method"])
     out["top_recall"] = (
-        f"highest R_avg: {METHOD_LABELS[m_top]} on {family_label(f_top)} ({fm['recall_avg'].max():.3f})",
+        f"highest R_avg: {attribution.LABELS[m_top]} on {family_label(f_top)} ({fm['recall_avg'].max():.3f})",
         (f_top, m_top) == ("alexnet", "saliency") if testable else None,
     )
 
@@ -123,7 +123,7 @@ def checks(ev: Evaluation) -> dict[str, dict[str, str]]:
     f_best, m_best = youden.idxmax()
     out["poor_roc"] = (
         f"{poor:.0%} of the {len(youden)} curves have max(recall - FPR) < {POOR_YOUDEN}; "
-        f"best: {METHOD_LABELS[m_best]} on {family_label(f_best)} ({youden.max():.3f})",
+        f"best: {attribution.LABELS[m_best]} on {family_label(f_best)} ({youden.max():.3f})",
         bool(poor > 0.5),
     )
 
@@ -149,7 +149,7 @@ def checks(ev: Evaluation) -> dict[str, dict[str, str]]:
     r = both.groupby(["family", "method", "variant"], sort=False)["recall_avg"].mean().unstack("variant")
     out["abs_recall"] = (
         "; ".join(
-            f"{family_label(f)} {METHOD_LABELS[m]}: R_avg {row['soft']:.3f} -> {row['abs']:.3f}"
+            f"{family_label(f)} {attribution.LABELS[m]}: R_avg {row['soft']:.3f} -> {row['abs']:.3f}"
             for (f, m), row in r.iterrows()
         )
         or _NOT_EVALUATED,

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from xai_utils import attribution, cache, config, data, metrics
 
 from .families import Family
-from .labels import METHOD_LABELS, METHODS
+from .labels import METHODS
 from .splits import CellSplits
 
 VARIANTS: tuple[str, ...] = ("soft", "clamped", "abs")
@@ -43,9 +43,7 @@ def predict(model: nn.Module, x: Tensor, device: torch.device, chunk: int) -> Te
         return torch.cat([model(xc.to(device)).argmax(1).cpu() for xc in x.split(chunk)])
 
 
-def resolve_params(
-    method: str, params: Mapping[str, Any] | None, x: Tensor, *, seed: int = 0
-) -> dict[str, Any]:
+def resolve_params(method: str, params: Mapping[str, Any] | None, x: Tensor, *, seed: int) -> dict[str, Any]:
     """Keyword arguments for ``attribute(method, ...)``; ``baselines="near_zero"`` becomes the authors'
     SHAP baselines: ``n_baselines`` images of N(0, ``baseline_std``^2) noise (their code: 4 images,
     std 0.001), seeded and shared by all inputs.  x : (N, C, H, W) gives shape, device and dtype."""
@@ -65,17 +63,18 @@ def heatmaps(
     method: str,
     target: Tensor,
     *,
-    params: Mapping[str, Any] | None = None,
-    batch_size: int = 64,
-    device: str | torch.device = "auto",
+    params: Mapping[str, Any] | None,
+    batch_size: int,
+    seed: int,
+    device: str | torch.device,
 ) -> np.ndarray:
     """Raw signed heatmaps of ``method`` for ``target``, computed in batches.
 
     x : (N, C, H, W) in [0, 1]; target : (N,); params : keyword arguments of the method (see
-    :func:`resolve_params`).  Returns float64 (N, C, H, W) numpy (CAM methods: C = 1).
+    :func:`resolve_params`, which ``seed`` seeds).  Returns float64 (N, C, H, W) numpy (CAM methods: C = 1).
     """
     dev = config.resolve_device(device)
-    kw = resolve_params(method, params, x[:1].to(dev))
+    kw = resolve_params(method, params, x[:1].to(dev), seed=seed)
     out = []
     with warnings.catch_warnings():  # captum's max-unpooling is not deterministic on CUDA; CPU results repeat
         warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
@@ -144,6 +143,7 @@ def _evaluate_family(
     methods: Sequence[str],
     method_params: Mapping[str, Any],
     batch_size: int,
+    seed: int,
     dev: torch.device,
     progress: bool,
 ) -> dict[str, Any]:
@@ -156,9 +156,8 @@ def _evaluate_family(
         rec: dict[str, Any] = {"pred": pred, "methods": {}, "pairs": {}}
         adjusted = {}
         for m in methods:
-            h = heatmaps(
-                br.model, cells.x, m, pred, params=method_params.get(m), batch_size=batch_size, device=dev
-            )
+            h = heatmaps(br.model, cells.x, m, pred, params=method_params.get(m), batch_size=batch_size,
+                         seed=seed, device=dev)
             rec["methods"][m] = {
                 k: torch.from_numpy(np.asarray(v, dtype=np.float64))
                 for k, v in score_heatmaps(h, cells.heatmap).items()
@@ -178,23 +177,25 @@ def evaluate(
     families: Mapping[str, Family],
     splits: Mapping[str, CellSplits],
     *,
-    methods: Sequence[str] = METHODS,
-    method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    batch_size: int = 64,
+    methods: Sequence[str],
+    method_params: Mapping[str, Mapping[str, Any]],
+    batch_size: int,
+    seed: int,
+    device: str | torch.device,
+    progress: bool,
     use_cache: bool = True,
-    device: str | torch.device = "auto",
-    progress: bool = False,
 ) -> Evaluation:
     """Heatmaps of every method x branch x test image (target = predicted class), five-band scored.
 
     families : name -> :class:`Family`; splits : name -> :class:`CellSplits` (its ``test`` cells are
-    used); method_params : per-method keyword arguments (see :func:`resolve_params`).  Results are
-    cached per family (key: the trained models, the test cells' description, methods, parameters).
+    used); method_params : per-method keyword arguments (see :func:`resolve_params`, which ``seed``
+    seeds).  Results are cached per family (key: the trained models, the test cells' description,
+    methods, parameters, seed).
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; the paper's methods are {list(METHODS)}")
-    method_params = {k: dict(v) for k, v in (method_params or {}).items()}
+    method_params = {k: dict(v) for k, v in method_params.items()}
     bad = sorted(set(method_params) - set(methods))
     if bad:
         raise ValueError(f"method_params for methods not evaluated: {bad}")
@@ -207,7 +208,8 @@ def evaluate(
     for name, fam in families.items():
 
         def build(fam=fam, name=name) -> dict[str, Any]:
-            return _evaluate_family(fam, splits[name].test, methods, method_params, batch_size, dev, progress)
+            return _evaluate_family(fam, splits[name].test, methods, method_params, batch_size, seed, dev,
+                                    progress)
 
         if not use_cache:
             results[name] = build()
@@ -217,6 +219,7 @@ def evaluate(
             "test": splits[name].key,
             "methods": list(methods),
             "method_params": method_params,
+            "seed": seed,
             "variants": list(VARIANTS),
             "pairs": [list(p) for p in PAIRS],
         }
@@ -286,7 +289,7 @@ def _tabulate(
                 a, c = pair.split("|")
                 r = np.asarray(r)
                 sim.append({"family": name, "branch": b + 1,
-                            "pair": f"{METHOD_LABELS[a]} vs {METHOD_LABELS[c]}",
+                            "pair": f"{attribution.LABELS[a]} vs {attribution.LABELS[c]}",
                             "correlation": float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")})
     return Evaluation(
         samples=pd.concat(rows, ignore_index=True),

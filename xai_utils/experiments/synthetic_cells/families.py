@@ -99,7 +99,7 @@ def splits_for(
     n_val_shards: int,
     shard_size: int,
     n_test: int,
-    seed: int = 0,
+    seed: int,
 ) -> dict[str, CellSplits]:
     """:func:`make_splits` for every family's ``image_size`` (families of one size share the images)."""
     by_size: dict[int, CellSplits] = {}
@@ -164,14 +164,14 @@ def train_family(
     spec: Mapping[str, Any],
     splits: CellSplits,
     *,
-    n_branches: int = 5,
-    target_acc: float = 0.96,
-    val_every: int = 4,
-    weight_decay: float = 1e-5,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    retrain: bool = False,
+    n_branches: int,
+    target_acc: float,
+    val_every: int,
+    weight_decay: float,
+    seed: int,
+    device: str | torch.device,
+    progress: bool,
+    retrain: bool,
 ) -> Family:
     """Base model (continuous training) and ``n_branches`` branches (regular evaluation mode).
 
@@ -260,6 +260,5 @@ def train_families(
     **kwargs: Any,
 ) -> dict[str, Family]:
     """:func:`train_family` for every entry of ``families`` (name -> spec), on ``splits[name]``; ``kwargs``
-    are :func:`train_family`'s keywords (``progress`` defaults to False here)."""
-    kwargs.setdefault("progress", False)
+    are :func:`train_family`'s keywords (all required)."""
     return {name: train_family(name, spec, splits[name], **kwargs) for name, spec in families.items()}

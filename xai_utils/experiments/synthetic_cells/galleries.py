@@ -13,7 +13,6 @@ from xai_utils import config, data
 
 from .evaluation import heatmaps, predict
 from .families import Family
-from .labels import METHODS
 from .splits import CellSplits
 
 
@@ -36,14 +35,17 @@ def gallery_data(
     fam: Family,
     cells: data.Cells,
     *,
-    classes: Sequence[int] = (3, 1, 8),
+    classes: Sequence[int],
+    methods: Sequence[str],
+    method_params: Mapping[str, Mapping[str, Any]],
+    batch_size: int,
+    seed: int,
+    device: str | torch.device,
     n_wrong: int = 2,
-    methods: Sequence[str] = METHODS,
-    method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    device: str | torch.device = "auto",
 ) -> GalleryData:
     """Pick, for branch 1 of ``fam``, the first correctly predicted test image of each class in
-    ``classes`` and the first ``n_wrong`` wrong predictions, and compute every method's heatmap."""
+    ``classes`` and the first ``n_wrong`` wrong predictions, and compute every method's heatmap
+    (method_params, batch_size and seed as in :func:`~.evaluation.evaluate`)."""
     dev = config.resolve_device(device)
     model = fam.branches[0].model
     pred = predict(model, cells.x, dev, 128)
@@ -56,8 +58,8 @@ def gallery_data(
     idx += [int(i) for i in np.flatnonzero(~ok)[:n_wrong]]
     sel = cells.subset(idx)
     target = pred[idx]
-    params = method_params or {}
-    maps = {m: heatmaps(model, sel.x, m, target, params=params.get(m), device=dev) for m in methods}
+    maps = {m: heatmaps(model, sel.x, m, target, params=method_params.get(m), batch_size=batch_size, seed=seed,
+                        device=dev) for m in methods}
     return GalleryData(
         family=fam.name,
         x=sel.x.numpy(),
@@ -69,25 +71,7 @@ def gallery_data(
 
 
 def galleries(
-    families: Mapping[str, Family],
-    splits: Mapping[str, CellSplits],
-    *,
-    classes: Sequence[int] = (3, 1, 8),
-    n_wrong: int = 2,
-    methods: Sequence[str] = METHODS,
-    method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    device: str | torch.device = "auto",
+    families: Mapping[str, Family], splits: Mapping[str, CellSplits], **kwargs: Any
 ) -> dict[str, GalleryData]:
-    """:func:`gallery_data` for every family on its test cells."""
-    return {
-        name: gallery_data(
-            fam,
-            splits[name].test,
-            classes=classes,
-            n_wrong=n_wrong,
-            methods=methods,
-            method_params=method_params,
-            device=device,
-        )
-        for name, fam in families.items()
-    }
+    """:func:`gallery_data` for every family on its test cells; ``kwargs`` are :func:`gallery_data`'s keywords."""
+    return {name: gallery_data(fam, splits[name].test, **kwargs) for name, fam in families.items()}

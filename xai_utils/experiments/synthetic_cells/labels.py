@@ -1,4 +1,5 @@
-"""The chapter's method list and display names (Tjoa & Guan, arXiv:2009.02899)."""
+"""The chapter's method list and family names (Tjoa & Guan, arXiv:2009.02899); methods' display names are
+:data:`xai_utils.attribution.LABELS`."""
 
 from __future__ import annotations
 
@@ -13,16 +14,6 @@ METHODS: tuple[str, ...] = (
     "gradient_shap",
     "deeplift_shap",
 )
-METHOD_LABELS: dict[str, str] = {
-    "saliency": "Saliency",
-    "input_x_gradient": "Input*Gradient",
-    "deeplift": "DeepLift",
-    "guided_backprop": "GuidedBackprop",
-    "guided_gradcam": "GuidedGradCam",
-    "deconvolution": "Deconvolution",
-    "gradient_shap": "GradientShap",
-    "deeplift_shap": "DeepLiftShap",
-}
 FAMILY_LABELS: dict[str, str] = {"resnet": "ResNet", "alexnet": "AlexNet", "vgg": "VGG"}
 
 

@@ -8,10 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from xai_utils import data, metrics
+from xai_utils import attribution, data, metrics
 
 from .galleries import GalleryData
-from .labels import METHOD_LABELS, METHODS, family_label
+from .labels import METHODS, family_label
+
+#: The methods of the paper's Fig. 5 (channel responses) and Fig. 6 (five-band maps).
+FIG5_METHODS: tuple[str, ...] = ("saliency", "guided_gradcam", "deconvolution")
+FIG6_METHODS: tuple[str, ...] = ("saliency", "deeplift", "deeplift_shap")
 
 
 def _hide(ax) -> None:
@@ -85,7 +89,7 @@ def plot_precision_recall(pts: pd.DataFrame, *, errorbars: bool = True):
                         alpha=0.25,
                         lw=0.8,
                     )
-                ax.scatter(xr, yp, s=14, color=colors[m], label=METHOD_LABELS[m], zorder=3)
+                ax.scatter(xr, yp, s=14, color=colors[m], label=attribution.LABELS[m], zorder=3)
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
             ax.set_xlabel(f"recall ({stat})")
@@ -117,7 +121,7 @@ def plot_roc(roc: pd.DataFrame, variant: str = "soft"):
                 alpha=0.8,
                 marker=".",
                 ms=2,
-                label=METHOD_LABELS[m] if _b == 1 else None,
+                label=attribution.LABELS[m] if _b == 1 else None,
             )
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
@@ -135,10 +139,9 @@ def _title(g: GalleryData, k: int) -> str:
     return f"y={g.pred[k]}, y0={g.y[k]}"
 
 
-def plot_channels(
-    g: GalleryData, methods: Sequence[str] = ("saliency", "guided_gradcam", "deconvolution"), n: int = 2
-):
-    """Fig. 5: image, ground truth and the R, G, B channels of each method's heatmap (h / max|h|).
+def plot_channels(g: GalleryData, *, methods: Sequence[str], n: int = 2):
+    """Fig. 5: image, ground truth and the R, G, B channels of each method's heatmap (h / max|h|);
+    the paper's methods are :data:`FIG5_METHODS`.
 
     Shows the first ``n`` correct predictions (any predictions if there is none)."""
     import matplotlib.pyplot as plt
@@ -151,7 +154,7 @@ def plot_channels(
         h = h / max(np.abs(h).max(), 1e-12)
         axes[r, 0].imshow(g.x[k].transpose(1, 2, 0), interpolation="nearest")
         _hide(axes[r, 0])
-        axes[r, 0].set_ylabel(METHOD_LABELS[m], fontsize=7)
+        axes[r, 0].set_ylabel(attribution.LABELS[m], fontsize=7)
         axes[r, 0].set_title(_title(g, k), fontsize=7)
         _show_map(axes[r, 1], g.heatmap[k], "$h_0$" if r == 0 else "")
         for ch, name in enumerate("RGB"):
@@ -164,11 +167,9 @@ def plot_channels(
     return fig
 
 
-def plot_bands(
-    galleries: Sequence[GalleryData],
-    methods: Sequence[str] = ("saliency", "deeplift", "deeplift_shap"),
-):
-    """Fig. 6: per family and method: image, h0, summed map h, five-band maps at t_0 and t_55 (soft).
+def plot_bands(galleries: Sequence[GalleryData], *, methods: Sequence[str]):
+    """Fig. 6: per family and method: image, h0, summed map h, five-band maps at t_0 and t_55 (soft);
+    the paper's methods are :data:`FIG6_METHODS`.
 
     Uses each gallery's first correct prediction (its first image if there is none)."""
     import matplotlib.pyplot as plt
@@ -181,7 +182,7 @@ def plot_bands(
         h = metrics.channel_adjust(g.maps[m][k : k + 1])
         axes[r, 0].imshow(g.x[k].transpose(1, 2, 0), interpolation="nearest")
         _hide(axes[r, 0])
-        axes[r, 0].set_ylabel(f"{family_label(g.family)}\n{METHOD_LABELS[m]}", fontsize=7)
+        axes[r, 0].set_ylabel(f"{family_label(g.family)}\n{attribution.LABELS[m]}", fontsize=7)
         _show_map(axes[r, 1], g.heatmap[k], "$h_0$" if r == 0 else "")
         _show_map(axes[r, 2], h[0], "h" if r == 0 else "")
         _show_map(axes[r, 3], metrics.stratify(h, t[0])[0, 0] / 2, "$S_{t_0}(h)$" if r == 0 else "")
@@ -198,7 +199,7 @@ def plot_bands(
 
 
 def plot_predictions(
-    galleries: Sequence[GalleryData], methods: Sequence[str] = METHODS, n_correct: int = 1, n_wrong: int = 1
+    galleries: Sequence[GalleryData], *, methods: Sequence[str], n_correct: int = 1, n_wrong: int = 1
 ):
     """Appendix, compact: per family a correct and a wrong prediction; rows = methods (summed maps h)."""
     import matplotlib.pyplot as plt
@@ -220,7 +221,7 @@ def plot_predictions(
         for r, m in enumerate(methods, start=1):
             _show_map(axes[r, c], metrics.channel_adjust(g.maps[m][k : k + 1])[0])
             if c == 0:
-                axes[r, c].set_ylabel(METHOD_LABELS[m], fontsize=7)
+                axes[r, c].set_ylabel(attribution.LABELS[m], fontsize=7)
     fig.suptitle("Appendix (compact): summed heatmaps h of correct and wrong predictions", fontsize=9)
     fig.tight_layout()
     return fig

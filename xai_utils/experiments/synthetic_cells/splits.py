@@ -31,7 +31,7 @@ class CellSplits:
 
 
 def make_splits(
-    *, size: int, n_train: int, n_val_shards: int, shard_size: int, n_test: int, seed: int = 0
+    *, size: int, n_train: int, n_val_shards: int, shard_size: int, n_test: int, seed: int
 ) -> CellSplits:
     """Generate the three splits with disjoint seeds (the paper: 32 / 8 / 8 shards of 200 images).
 
@@ -63,6 +63,6 @@ def make_splits(
     )
 
 
-def figure2_cells(size: int = 64, seed: int = 0) -> data.Cells:
+def figure2_cells(*, size: int, seed: int) -> data.Cells:
     """One image of every class (columns) on every background (rows): 30 cells, ordered row-major."""
     return data.make_cells(30, size=size, seed=seed)

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from xai_utils import metrics
+from xai_utils import attribution, metrics
 
 from .evaluation import VARIANTS, Evaluation
 from .families import Family
-from .labels import FAMILY_LABELS, METHOD_LABELS, family_label
+from .labels import FAMILY_LABELS, family_label
 from .splits import CellSplits
 
 
@@ -39,7 +39,7 @@ def method_table(samples: pd.DataFrame, variant: str = "soft", decimals: int = 3
     t = t.unstack("family").swaplevel(0, 1, axis=1)
     fams = list(dict.fromkeys(sel["family"]))
     t = t.reindex(columns=pd.MultiIndex.from_product([fams, list(cols.values())]))
-    t.index = [METHOD_LABELS[m] for m in t.index]
+    t.index = [attribution.LABELS[m] for m in t.index]
     t.columns = pd.MultiIndex.from_tuples([(family_label(f), c) for f, c in t.columns])
     return t.round(decimals)
 
@@ -53,7 +53,7 @@ def abs_gain(samples: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     t = t.unstack("family").swaplevel(0, 1, axis=1)
     fams = list(dict.fromkeys(sel["family"]))
     t = t.reindex(columns=pd.MultiIndex.from_product([fams, ["R avg signed", "R avg |h|", "gain"]]))
-    t.index = [METHOD_LABELS[m] for m in t.index]
+    t.index = [attribution.LABELS[m] for m in t.index]
     t.columns = pd.MultiIndex.from_tuples([(family_label(f), c) for f, c in t.columns])
     return t.round(decimals)
 
@@ -155,7 +155,7 @@ def roc_summary(roc: pd.DataFrame, variant: str = "soft") -> pd.DataFrame:
         }
     )
     out["family"] = out["family"].map(family_label)
-    out["method"] = out["method"].map(METHOD_LABELS)
+    out["method"] = out["method"].map(attribution.LABELS)
     return out.set_index(["family", "method"]).round(3)
 
 
