@@ -3,8 +3,9 @@
 A *base model* is trained continuously (:func:`xai_utils.models.cached_classifier`); then ``n_branches``
 *branch models* are trained on from it in the paper's "regular evaluation mode"
 (:class:`xai_utils.models.RegularEvaluation`, an option of the one trainer :func:`xai_utils.models.fit`).
-Branches differ by their seed (batch order, shard draws, dropout).  The trained weights are the shipped
-ones (``data/models``) unless ``retrain``; else trained and cached.
+Branches differ by their seed (``config.sub_seed(seed, "branch/<b>")``: batch order, shard draws,
+dropout).  The trained weights are the shipped ones (``data/models``) unless ``retrain``; else trained
+and cached.
 """
 
 from __future__ import annotations
@@ -231,13 +232,14 @@ def train_family(
         "branch": branch_kwargs,
         "n_branches": n_branches,
         "seed": seed,
+        "branch_seeds": [config.sub_seed(seed, f"branch/{b}") for b in range(n_branches)],
     }
     base_state = models.cpu_state(base.model)
     trained = []
 
     def train_branches() -> dict[str, Any]:
         bar = config.progress(range(n_branches), desc=f"{name} branches", disable=not progress, leave=False)
-        trained.extend(_branch(base, base_state, splits, seed * 100 + b + 1, branch_kwargs, dev) for b in bar)
+        trained.extend(_branch(base, base_state, splits, cfg["branch_seeds"][b], branch_kwargs, dev) for b in bar)
         return {"branches": trained}
 
     code = [sys.modules[__name__]]

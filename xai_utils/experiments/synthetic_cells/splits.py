@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from xai_utils import data
+from xai_utils import config, data
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +45,7 @@ def make_splits(
     ):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    seeds = {"train": 1000 * seed + 11, "val": 1000 * seed + 22, "test": 1000 * seed + 33}
+    seeds = {part: config.sub_seed(seed, f"cells/{part}") for part in ("train", "val", "test")}
     key = {
         "generator": "make_cells",
         "size": size,
