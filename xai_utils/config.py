@@ -31,10 +31,11 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO_ROOT, text=True, capture_output=True, check=True).stdout
 
 
-def git_dirty() -> list[str]:
-    """Tracked files with uncommitted changes, outside the generated outputs (:data:`GENERATED`)."""
+def git_dirty(ignore: tuple[str, ...] = ()) -> list[str]:
+    """Tracked files with uncommitted changes, outside the generated outputs (:data:`GENERATED`) and the
+    glob patterns ``ignore``."""
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                  *(f":(exclude,glob){p}" for p in GENERATED))
+                  *(f":(exclude,glob){p}" for p in (*GENERATED, *ignore)))
     return [line[3:] for line in status.splitlines() if line.strip()]
 
 
@@ -44,10 +45,11 @@ def sub_seed(seed: int, name: str) -> int:
     return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0])
 
 
-def git_commit() -> str:
-    """Short commit of the repository, with ``-dirty`` when :func:`git_dirty`; "unknown" outside git."""
+def git_commit(ignore: tuple[str, ...] = ()) -> str:
+    """Short commit of the repository, with ``-dirty`` when :func:`git_dirty` (``ignore``: globs whose
+    changes do not count, e.g. the outputs being written); "unknown" outside git."""
     try:
-        return _git("rev-parse", "--short=12", "HEAD").strip() + ("-dirty" if git_dirty() else "")
+        return _git("rev-parse", "--short=12", "HEAD").strip() + ("-dirty" if git_dirty(ignore) else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

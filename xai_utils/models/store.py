@@ -87,7 +87,7 @@ def save(kind: str, config: Mapping[str, Any], payload: Any, *, code: Iterable[M
         "kind": kind,
         "config": json.loads(json.dumps(dict(config), sort_keys=True, default=str)),
         "code_version": cache.code_version(code),
-        "commit": settings.git_commit(),
+        "commit": settings.git_commit(ignore=("data/models/**",)),  # make models rewrites data/models itself
         "torch": torch.__version__,
         "machine": platform.machine(),
     }
