@@ -71,7 +71,7 @@ print(f"ID test accuracy: {models.accuracy(model, bench.id_test.x, bench.id_test
 
 # %%
 report.section("gallery")
-maps, table = ex.gallery(model, x, methods=methods)
+maps, table = ex.gallery(model, x, methods=methods, seed=seed)
 table
 
 # %%

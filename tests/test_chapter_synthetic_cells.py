@@ -145,13 +145,20 @@ def test_pearson_per_sample():
 
 def test_near_zero_baselines_are_seeded_and_small():
     x = torch.zeros(2, 3, 8, 8)
-    kw = sc.resolve_params("deeplift_shap", {"baselines": "near_zero", "n_baselines": 3}, x, seed=0)
-    assert set(kw) == {"baselines"} and kw["baselines"].shape == (3, 3, 8, 8)
+    near_zero = {"baselines": "near_zero", "n_baselines": 3}
+    kw = sc.resolve_params("deeplift_shap", near_zero, x, seed=0)
+    assert set(kw) == {"baselines", "seed"} and kw["baselines"].shape == (3, 3, 8, 8)
     assert 0 < kw["baselines"].abs().max() < 0.01
-    torch.testing.assert_close(
-        kw["baselines"], sc.resolve_params("x", {"baselines": "near_zero", "n_baselines": 3}, x, seed=0)["baselines"]
-    )
+    torch.testing.assert_close(kw["baselines"], sc.resolve_params("deeplift_shap", near_zero, x, seed=0)["baselines"])
     assert sc.resolve_params("saliency", None, x, seed=0) == {}
+
+
+def test_the_chapter_seed_reaches_every_random_draw():
+    x = torch.zeros(2, 3, 8, 8)
+    near_zero = {"baselines": "near_zero", "n_baselines": 3}
+    a, b = (sc.resolve_params("deeplift_shap", near_zero, x, seed=s) for s in (0, 1))
+    assert not torch.equal(a["baselines"], b["baselines"]) and a["seed"] != b["seed"]
+    assert sc.resolve_params("gradient_shap", {"seed": 7}, x, seed=0)["seed"] == 7  # an explicit seed wins
 
 
 # ---------------------------------------------------------------------------- evaluation and summaries

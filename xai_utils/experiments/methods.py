@@ -7,6 +7,7 @@ runs every method of :data:`xai_utils.attribution.METHODS` on a few test cells a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,20 +17,21 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .. import attribution
+from .. import attribution, config
 from ..data import Cells, make_cells
 
 
 def gallery_cells(size: int, *, seed: int) -> Cells:
     """One test cell of each ID class (0-5), backgrounds in turn, from a seed of its own."""
-    return make_cells(6, size=size, classes=range(6), seed=seed + 10_000)
+    return make_cells(6, size=size, classes=range(6), seed=config.sub_seed(seed, "gallery"))
 
 
-def gallery(model: nn.Module, x: Tensor, *, methods: Sequence[str],
+def gallery(model: nn.Module, x: Tensor, *, methods: Sequence[str], seed: int,
             params: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Tensor], pd.DataFrame]:
     """Maps of ``methods`` (names in ``METHODS``; empty: all of them) for the predicted class, each with
     its defaults = the papers' settings (e.g. salagg's 4 x 4 grid for the perturbation methods) unless
-    ``params[name]`` sets some.
+    ``params[name]`` sets some.  Every method that draws at random (masks, baselines, noise) draws from
+    ``config.sub_seed(seed, name)``.
 
     Returns ``{name: (N, 1, H, W) channel-summed map}`` and a table, indexed by ``attribution.LABELS``,
     of each method's registry name, raw output shape, parameters and value range.
@@ -38,10 +40,13 @@ def gallery(model: nn.Module, x: Tensor, *, methods: Sequence[str],
     maps, rows = {}, []
     for name in methods or sorted(attribution.METHODS):
         kw = dict(params.get(name, {}))
+        fixed = dict(kw)  # what the table shows: the chosen settings, not the derived seed
+        if "seed" in inspect.signature(attribution.METHODS[name]).parameters:
+            kw.setdefault("seed", config.sub_seed(seed, name))
         a = attribution.attribute(name, model, x, **kw)
         maps[name] = attribution.reduce_channels(a, "sum").detach().cpu()
         rows.append({"method": attribution.LABELS[name], "name": name, "raw output shape": tuple(a.shape[1:]),
-                     "parameters": kw or "defaults",
+                     "parameters": fixed or "defaults",
                      "min": round(float(maps[name].min()), 4), "max": round(float(maps[name].max()), 4)})
     return maps, pd.DataFrame(rows).set_index("method")
 

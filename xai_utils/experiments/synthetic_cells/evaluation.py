@@ -7,6 +7,7 @@ Fig. 6 suggestion).  Results are cached per family in :mod:`xai_utils.cache`.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 import warnings
@@ -46,11 +47,15 @@ def predict(model: nn.Module, x: Tensor, device: torch.device, chunk: int) -> Te
 def resolve_params(method: str, params: Mapping[str, Any] | None, x: Tensor, *, seed: int) -> dict[str, Any]:
     """Keyword arguments for ``attribute(method, ...)``; ``baselines="near_zero"`` becomes the authors'
     SHAP baselines: ``n_baselines`` images of N(0, ``baseline_std``^2) noise (their code: 4 images,
-    std 0.001), seeded and shared by all inputs.  x : (N, C, H, W) gives shape, device and dtype."""
+    std 0.001), seeded and shared by all inputs.  Every random draw derives from ``seed``
+    (:func:`xai_utils.config.sub_seed`): the baselines, and the method's own draws (e.g. GradientShap's
+    noise) where it takes a ``seed``.  x : (N, C, H, W) gives shape, device and dtype."""
     kw = dict(params or {})
+    if "seed" in inspect.signature(attribution.METHODS[method]).parameters:
+        kw.setdefault("seed", config.sub_seed(seed, method))
     if kw.get("baselines") == "near_zero":
         n, std = int(kw.pop("n_baselines", 4)), float(kw.pop("baseline_std", 1e-3))
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(config.sub_seed(seed, f"{method}/baselines"))
         kw["baselines"] = (std * torch.randn((n, *x.shape[1:]), generator=gen, dtype=torch.float64)).to(
             x.device, x.dtype
         )
