@@ -362,7 +362,7 @@ def test_presets_validate(preset):
 
 def test_pretrained_state_keeps_fitting_weights_and_a_fresh_head(tmp_path):
     torch.manual_seed(1)
-    imagenet = models.small_vgg(1000, width=2, image_size=16)
+    imagenet = models.SmallVGG(1000, width=2, image_size=16)
     path = tmp_path / "w.pth"
     torch.save(imagenet.state_dict(), path)
     kw = {"num_classes": 10, "width": 2, "image_size": 16}

@@ -80,7 +80,7 @@ def test_build_unknown_lists_known():
 
 @pytest.mark.parametrize("depth", [8, 14, 20])
 def test_small_resnet_depth_and_blocks(depth):
-    model = small.small_resnet(4, depth=depth, width=8)
+    model = small.SmallResNet(4, depth=depth, width=8)
     blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
     assert len(blocks) == 3 * (depth - 2) // 6
     assert all(type(b) is BasicBlock for b in blocks)  # zennit's ResNetCanonizer matches exactly this class
@@ -93,7 +93,7 @@ def test_small_resnet_depth_and_blocks(depth):
         for d in downs
     )
     with pytest.raises(ValueError, match="6n\\+2"):
-        small.small_resnet(4, depth=10)
+        small.SmallResNet(4, depth=10)
 
 
 def test_normalize_closed_form_and_errors():
@@ -203,7 +203,7 @@ def _regular(model, toy, n_shards=2, epochs=3, batch_size=4, lr=1e-3, **rule):
 
 def test_regular_evaluation_stops_on_target_after_first_validation(toy):
     torch.manual_seed(0)
-    res = _regular(small.small_vgg(6, width=2, image_size=12), toy, every=2, target_acc=-1.0)
+    res = _regular(small.SmallVGG(6, width=2, image_size=12), toy, every=2, target_acc=-1.0)
     assert res.stop == "target" and res.iterations == 2 and len(res.history) == 1
     assert set(res.history[0]) == {"iteration", "shard", "shard_acc", "n_early"} and 0 <= res.val_acc <= 1
 
@@ -212,7 +212,7 @@ def test_regular_evaluation_early_stops_when_nothing_improves(toy):
     # lr = 0 and no BatchNorm: the accuracy never changes, so after the first validation the counter
     # grows by one
     torch.manual_seed(0)
-    res = _regular(small.small_alexnet(6, width=2, hidden=8), toy, n_shards=1, epochs=5, lr=0.0, every=1,
+    res = _regular(small.SmallAlexNet(6, width=2, hidden=8), toy, n_shards=1, epochs=5, lr=0.0, every=1,
                    target_acc=2.0, n_limit=3, refresh=0.5)
     assert res.stop == "early" and res.iterations == 4
     assert [h["n_early"] for h in res.history] == [0.0, 1.0, 2.0, 3.0]
@@ -220,7 +220,7 @@ def test_regular_evaluation_early_stops_when_nothing_improves(toy):
 
 def test_regular_evaluation_runs_out_of_epochs_and_keeps_the_final_weights(toy):
     torch.manual_seed(0)
-    model = small.small_vgg(6, width=2, image_size=12)
+    model = small.SmallVGG(6, width=2, image_size=12)
     res = _regular(model, toy, epochs=2, batch_size=8, lr=1e-2, every=100, target_acc=2.0)
     assert res.stop == "epochs" and res.iterations == 12 and res.epochs == pytest.approx(2.0)
     assert res.model is model and not model.training and res.best_epoch == 2
@@ -295,7 +295,7 @@ def test_cached_classifier_hits_without_training(toy, tmp_path, monkeypatch):
 
 def test_cached_classifier_keys_init_state_by_content(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
-    init = small.small_resnet(6, depth=8, width=4).state_dict()
+    init = small.SmallResNet(6, depth=8, width=4).state_dict()
     kw = dict(epochs=1, batch_size=64, init_state=init)
     cached.cached_classifier("small_resnet", dict(depth=8, width=4), kw, {"d": 0}, *toy, progress=False)
     init2 = {k: v + 1 if v.is_floating_point() else v for k, v in init.items()}
@@ -500,7 +500,7 @@ def test_captum_safe_is_needed(tiny_resnet, tiny_images):
 
 def test_captum_safe_small_resnet_and_inplace_relu():
     torch.manual_seed(0)
-    model = _randomise_bn(small.small_resnet(4, depth=8, width=4)).double().eval()
+    model = _randomise_bn(small.SmallResNet(4, depth=8, width=4)).double().eval()
     shared = nn.ReLU(inplace=True)
     model.stem[2] = shared  # an in-place ReLU, registered twice
     model.extra = shared

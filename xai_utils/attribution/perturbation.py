@@ -82,6 +82,29 @@ def _masks_for(
     return (m.unsqueeze(0).expand(n, -1, -1) if m.dim() == 2 else m).to(device)
 
 
+def _surrogate_data(
+    model: nn.Module,
+    x: Tensor,
+    target: int | Tensor | None,
+    features: Tensor | None,
+    masks: Tensor | None,
+    sample: Callable[[int], Tensor],
+    method: str,
+    **evaluate_kw,
+) -> tuple[Features, Tensor, Tensor, Tensor]:
+    """What LIME and KernelSHAP fit their linear surrogate on: the checked inputs' features, the masks
+    (``masks`` or ``sample(n_features)``) as (N, S, F), the valid-feature flags (N, F) and the model's
+    target outputs on the masked images (N, S)."""
+    check_images(x)
+    target = resolve_target(model, x, target)
+    feats = as_features(features, x)
+    _check_labels(feats, method)
+    n = x.shape[0]
+    m = _masks_for(masks, sample(feats.n) if masks is None else None, n, feats.n, x.device)
+    y = evaluate_unchecked(model, x, m, feats, target, **evaluate_kw)
+    return feats, m, feats.valid(n), y
+
+
 # ----------------------------------------------------------------------------------------- methods
 def occlusion(
     model: nn.Module,
@@ -148,16 +171,10 @@ def lime(
     fits target logit ~ masks by weighted least squares (``alpha`` > 0: ridge; captum's default Lasso
     is not used).  features : label map (default 4 x 4 grid).  x : (N, C, H, W) -> (N, C, H, W).
     """
-    check_images(x)
-    target = resolve_target(model, x, target)
-    feats = as_features(features, x)
-    _check_labels(feats, "LIME")
-    n = x.shape[0]
-    m = _masks_for(
-        masks, lime_masks(n_samples, feats.n, p, seed) if masks is None else None, n, feats.n, x.device
+    feats, m, valid, y = _surrogate_data(
+        model, x, target, features, masks, lambda f: lime_masks(n_samples, f, p, seed), "LIME",
+        baseline=baseline, chunk_size=chunk_size, callback=callback,
     )
-    valid = feats.valid(n)
-    y = evaluate_unchecked(model, x, m, feats, target, baseline=baseline, chunk_size=chunk_size, callback=callback)
     wts = _lime_weights(x, m, feats, valid, as_baseline(baseline, x)[0], distance, kernel_width)
     coef, _ = weighted_least_squares(m.double() * valid.unsqueeze(1), y, wts, alpha)
     return feats.to_pixels(coef.to(x.dtype), x.shape)
@@ -182,16 +199,10 @@ def kernel_shap(
     and 1e6 for the empty and full coalitions; weighted least squares of the target logit on the masks.
     features : label map (default 4 x 4 grid).  x : (N, C, H, W) -> (N, C, H, W).
     """
-    check_images(x)
-    target = resolve_target(model, x, target)
-    feats = as_features(features, x)
-    _check_labels(feats, "KernelSHAP")
-    n = x.shape[0]
-    m = _masks_for(
-        masks, kernel_shap_masks(n_samples, feats.n, seed) if masks is None else None, n, feats.n, x.device
+    feats, m, valid, y = _surrogate_data(
+        model, x, target, features, masks, lambda f: kernel_shap_masks(n_samples, f, seed), "KernelSHAP",
+        baseline=baseline, chunk_size=chunk_size, callback=callback,
     )
-    valid = feats.valid(n)
-    y = evaluate_unchecked(model, x, m, feats, target, baseline=baseline, chunk_size=chunk_size, callback=callback)
     on = (m & valid.unsqueeze(1)).sum(-1)
     edge = (on == 0) | (on == valid.sum(-1, keepdim=True))
     wts = torch.where(edge, KERNEL_SHAP_INF_WEIGHT, 1.0).double()

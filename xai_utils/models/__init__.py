@@ -29,7 +29,7 @@ from .real import (
 )
 from .registry import ARCHITECTURES, PAPER_ARCHITECTURES, build, check_architecture
 from .safe import captum_safe, relu_calls
-from .small import Classifier, Normalize, small_alexnet, small_resnet, small_vgg
+from .small import Classifier, Normalize, SmallAlexNet, SmallResNet, SmallVGG
 from .train import RegularEvaluation, TrainResult, accuracy, cpu_state, fit, train_classifier
 
 __all__ = [
@@ -58,8 +58,8 @@ __all__ = [
     "real_classifier",
     "relu_calls",
     "resolve_cifar_checkpoint",
-    "small_alexnet",
-    "small_resnet",
-    "small_vgg",
+    "SmallAlexNet",
+    "SmallResNet",
+    "SmallVGG",
     "train_classifier",
 ]

@@ -17,9 +17,9 @@ from . import real, small
 _tv = torchvision.models
 #: name -> builder ``(num_classes=..., **kwargs) -> Classifier``.
 ARCHITECTURES: dict[str, Callable[..., small.Classifier]] = {
-    "small_resnet": small.small_resnet,
-    "small_vgg": small.small_vgg,
-    "small_alexnet": small.small_alexnet,
+    "small_resnet": small.SmallResNet,
+    "small_vgg": small.SmallVGG,
+    "small_alexnet": small.SmallAlexNet,
     "cifar_resnet20": functools.partial(real.cifar_resnet, 20),
     "cifar_resnet32": functools.partial(real.cifar_resnet, 32),
     "cifar_resnet44": functools.partial(real.cifar_resnet, 44),

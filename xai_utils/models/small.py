@@ -96,7 +96,19 @@ def _init_weights(model: nn.Module) -> None:
 
 
 class SmallResNet(Classifier):
-    """CIFAR-style ResNet (He et al., arXiv:1512.03385): stem, 3 stages of torchvision BasicBlocks."""
+    """CIFAR-style ResNet-``depth`` (He et al., arXiv:1512.03385): stem, 3 stages of torchvision BasicBlocks
+    with widths (w, 2w, 4w), GAP + linear.
+
+    Parameters
+    ----------
+    num_classes : int
+    depth : int
+        8, 14, 20, ... (n = (depth - 2) / 6 blocks per stage).
+    width : int
+        Channels of the first stage.
+    in_channels : int
+    mean, std : per-channel input statistics for :class:`Normalize` (default 0.5 / 0.25).
+    """
 
     def __init__(
         self,
@@ -143,7 +155,9 @@ class SmallResNet(Classifier):
 
 
 class SmallVGG(Classifier):
-    """VGG-style net (Simonyan & Zisserman, arXiv:1409.1556) with BN: stages of 2 convs, GAP, linear."""
+    """VGG-style net (Simonyan & Zisserman, arXiv:1409.1556) with BN: log2(image_size/8)+1 stages of two 3x3
+    convs (max-pool between), GAP + linear.  The last stage's map is about 8x8 (32 px -> 3 stages, 64 px ->
+    4); widths w, 2w, 4w, 8w."""
 
     def __init__(
         self,
@@ -235,61 +249,3 @@ class SmallAlexNet(Classifier):
 
     def features(self, x: Tensor) -> Tensor:
         return self.mlp(self.pool(self.body(self.normalize(x))))
-
-
-def small_resnet(
-    num_classes: int,
-    *,
-    depth: int = 8,
-    width: int = 16,
-    in_channels: int = 3,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> SmallResNet:
-    """CIFAR-style ResNet-``depth`` (6n+2) with widths (w, 2w, 4w), torchvision BasicBlocks, GAP + linear.
-
-    Parameters
-    ----------
-    num_classes : int
-    depth : int
-        8, 14, 20, ... (n = (depth - 2) / 6 blocks per stage).
-    width : int
-        Channels of the first stage.
-    in_channels : int
-    mean, std : per-channel input statistics for :class:`Normalize` (default 0.5 / 0.25).
-    """
-    return SmallResNet(num_classes, depth=depth, width=width, in_channels=in_channels, mean=mean, std=std)
-
-
-def small_vgg(
-    num_classes: int,
-    *,
-    width: int = 16,
-    image_size: int = 32,
-    in_channels: int = 3,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> SmallVGG:
-    """VGG-BN-style net: log2(image_size/8)+1 stages of two 3x3 convs (max-pool between), GAP + linear.
-
-    The last stage's map is about 8x8 (32 px -> 3 stages, 64 px -> 4); widths w, 2w, 4w, 8w.
-    """
-    return SmallVGG(
-        num_classes, width=width, image_size=image_size, in_channels=in_channels, mean=mean, std=std
-    )
-
-
-def small_alexnet(
-    num_classes: int,
-    *,
-    width: int = 16,
-    hidden: int = 128,
-    dropout: float = 0.3,
-    in_channels: int = 3,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> SmallAlexNet:
-    """AlexNet-style net for 32-64 px: 5 convs (w, 3w, 6w, 4w, 4w), pool to 4x4, MLP, linear head."""
-    return SmallAlexNet(
-        num_classes, width=width, hidden=hidden, dropout=dropout, in_channels=in_channels, mean=mean, std=std
-    )
