@@ -229,7 +229,11 @@ def test_saliency_aggregates_batch_invariant_and_theorem(tiny_run):
     parts = saliency_aggregates(tiny_run.model, x, specs, ("mean", "norm", "qcd"), batch_size=3, chunk_size=5)
     assert set(whole) >= {"GradCAM-mean", "LIME-norm", "undefined/GBP-qcd"}
     for k in whole:
-        torch.testing.assert_close(whole[k], parts[k], rtol=1e-5, atol=1e-6)
+        # QCD = (Q3 - Q1) / (Q3 + Q1) multiplies the maps' float rounding (other chunk sizes, another CPU's
+        # kernels) by 1 / |Q3 + Q1|: measured 5e-4 relative for a LIME map with QCD ~ 140 under
+        # ATEN_CPU_CAPABILITY=default.  Its undefined flags must agree exactly; mean and norm tightly.
+        tol = dict(rtol=1e-3, atol=1e-6) if k.endswith("-qcd") else dict(rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(whole[k], parts[k], **tol, msg=lambda m, k=k: f"{k}: {m}")
     scores = S.compute_scores(
         {"tiny": tiny_run},
         classical=["mls", "energy"],
