@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 from skimage.metrics import structural_similarity
 
+from .arrays import as_numpy
+
 
 def _maps(values: ArrayLike, name: str, *, ndim: int | None = None) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=np.float64)
+    arr = as_numpy(values, np.float64)
     if arr.ndim < 2 or (ndim is not None and arr.ndim != ndim):
         raise ValueError(
             f"{name} must be a batch of maps {'(N, H, W)' if ndim == 3 else '(N, ...)'}, "

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .arrays import as_numpy
+
 EPS = 1e-6
 GT_LEVELS = (-0.9, -0.4, 0.0, 0.4, 0.9)
 CLAMP = (-0.1, 0.1)
@@ -64,9 +66,7 @@ def _check_thresholds(t: np.ndarray) -> None:
 
 
 def _array(values: ArrayLike, name: str) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=np.float64)
+    arr = as_numpy(values, np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN/inf values")
     return arr

@@ -22,15 +22,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
+from .arrays import as_numpy
+
 ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoitwolf": LedoitWolf}
 #: Largest condition number of a fitted covariance accepted without a warning.
 MAX_CONDITION = 1e10
 
 
 def _features(values: ArrayLike, name: str, dim: int | None = None) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=np.float64)
+    arr = as_numpy(values, np.float64)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise ValueError(f"{name} must be (N, D) encodings with N >= 1, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:

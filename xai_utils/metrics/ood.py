@@ -15,12 +15,12 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_curve
 
+from .arrays import as_numpy
+
 
 def _scores(values: ArrayLike, name: str) -> np.ndarray:
     """1-D finite float64 array, or a ValueError naming ``name``."""
-    if hasattr(values, "detach"):  # torch tensor
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=np.float64)
+    arr = as_numpy(values, np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one score per sample), got shape {arr.shape}")
     if arr.size == 0:

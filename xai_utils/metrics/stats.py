@@ -18,13 +18,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from .arrays import as_numpy
+
 STARS: tuple[tuple[float, str], ...] = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
 
 def _as_array(values: ArrayLike, name: str) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
+    arr = as_numpy(values)
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty array (samples along axis 0), got shape {arr.shape}")
     return arr
