@@ -56,7 +56,7 @@ n_ood_val = 12  # >= 2
 n_ood_test = 24  # >= 2
 saliency_sizes = []  # >= 2
 checkpoints = ["resnet20", "resnet56"]
-benchmarks = ["cifar10"]  # one of: cifar10, cifar100, imagenet200, imagenet1k
+benchmarks = ["cifar10"]  # names in xai_utils.data.OPENOOD_V15
 model_seeds = [0, 1, 2]  # >= 0
 methods = ["LIME", "Occlusion", "GradCAM", "IG", "GBP"]  # names in xai_utils.experiments.salagg.METHODS
 aggregates = ["mean", "median", "norm", "range", "max", "q3", "cv", "rmd", "qcd"]  # names in xai_utils.ood.AGGREGATES
