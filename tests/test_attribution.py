@@ -81,6 +81,20 @@ def test_images_are_scanned_once_per_call(name, tiny_cnn, tiny_images, monkeypat
     assert sum(scans) == 1
 
 
+def test_saliency_abs_is_the_magnitude_of_the_signed_gradient(tiny_cnn, tiny_images):
+    signed = A.attribute("saliency", tiny_cnn, tiny_images, 1)
+    assert (signed < 0).any()  # the registry's default keeps the sign
+    torch.testing.assert_close(A.attribute("saliency", tiny_cnn, tiny_images, 1, abs=True), signed.abs())
+
+
+def test_guided_gradcam_layer_by_module_or_name(tiny_cnn, tiny_images):
+    first = A.guided_gradcam(tiny_cnn, tiny_images, 1, layer="body.0")
+    torch.testing.assert_close(first, A.guided_gradcam(tiny_cnn, tiny_images, 1, layer=tiny_cnn.body[0]))
+    assert not torch.allclose(first, A.guided_gradcam(tiny_cnn, tiny_images, 1))  # default: cam_layer
+    with pytest.raises(ValueError, match="no submodule"):
+        A.guided_gradcam(tiny_cnn, tiny_images, 1, layer="body.9")
+
+
 def test_integrated_gradients_completeness(tiny_resnet, tiny_images):
     x, t = tiny_images[:4], torch.tensor([0, 1, 2, 3])
     delta = _logit(tiny_resnet, x, t) - _logit(tiny_resnet, torch.zeros_like(x), t)

@@ -41,6 +41,11 @@ def _protocol(**over) -> dict:
 
 #: :func:`sc.evaluate`'s and :func:`sc.gallery_data`'s run keywords in these tests.
 _RUN = {"seed": 0, "device": "cpu"}
+#: The chapter's defaults: the FP rule and the per-method settings (the authors').
+_DEFAULTS = params.defaults("synthetic_cells")
+_FP = _DEFAULTS["fp_rule"]
+#: A stand-in model for :func:`sc.resolve_params` (only its first convolution matters).
+_NET = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Conv2d(3, 2, 3), torch.nn.Conv2d(2, 2, 3))
 
 
 @pytest.fixture
@@ -117,7 +122,14 @@ def test_train_family_is_cached_and_reproducible(tiny_splits, tmp_cache):
 def test_score_heatmaps_of_the_ground_truth_itself():
     cells = sc.make_splits(size=16, n_train=1, n_val_shards=1, shard_size=10, n_test=9, seed=1).test
     h = cells.heatmap[:, None].repeat(1, 3, 1, 1).double().numpy()  # (N, 3, H, W): a perfect explanation
-    out = sc.score_heatmaps(h, cells.heatmap)
+    out = sc.score_heatmaps(h, cells.heatmap, fp_rule=_FP)
+    blank = (cells.y == 9).numpy()  # no object pixel: P = R = 0 whatever the map
+    np.testing.assert_allclose(out["soft_precision_best"][~blank], 1.0, atol=1e-5)
+    np.testing.assert_allclose(out["soft_recall_best"][~blank], 1.0, atol=1e-5)
+    assert (out["soft_precision_best"][blank] == 0).all() and (out["soft_recall_best"][blank] == 0).all()
+    np.testing.assert_allclose(out["other_fp_recall_avg"], out["soft_recall_avg"])  # no rule changes recall
+    assert (out["other_fp_precision_avg"] <= out["soft_precision_avg"] + 1e-12).all()  # literal FP >= authors'
+    out = sc.score_heatmaps(h[~blank], cells.heatmap[~blank], fp_rule=_FP)
     np.testing.assert_allclose(out["soft_precision_best"], 1.0, atol=1e-5)
     np.testing.assert_allclose(out["soft_recall_best"], 1.0, atol=1e-5)
     np.testing.assert_allclose(out["soft_fpr_best"], 0.0, atol=1e-9)  # at t_0 nothing is misplaced
@@ -131,9 +143,12 @@ def test_score_heatmaps_of_the_ground_truth_itself():
 def test_abs_variant_recovers_negated_maps():
     cells = sc.make_splits(size=16, n_train=1, n_val_shards=1, shard_size=10, n_test=9, seed=1).test
     h = -cells.heatmap[:, None].double().numpy()
-    out = sc.score_heatmaps(h, cells.heatmap)
+    out = sc.score_heatmaps(h, cells.heatmap, fp_rule=_FP)
     np.testing.assert_allclose(out["soft_recall_best"], 0.0, atol=1e-9)  # all object pixels in negative bands
-    np.testing.assert_allclose(out["abs_recall_best"], 1.0, atol=1e-5)
+    blank = (cells.y == 9).numpy()
+    np.testing.assert_allclose(out["abs_recall_best"][~blank], 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="fp rule"):
+        sc.score_heatmaps(h, cells.heatmap, fp_rule="paper")
 
 
 def test_pearson_per_sample():
@@ -146,19 +161,36 @@ def test_pearson_per_sample():
 def test_near_zero_baselines_are_seeded_and_small():
     x = torch.zeros(2, 3, 8, 8)
     near_zero = {"baselines": "near_zero", "n_baselines": 3}
-    kw = sc.resolve_params("deeplift_shap", near_zero, x, seed=0)
+    kw = sc.resolve_params("deeplift_shap", near_zero, _NET, x, seed=0)
     assert set(kw) == {"baselines", "seed"} and kw["baselines"].shape == (3, 3, 8, 8)
     assert 0 < kw["baselines"].abs().max() < 0.01
-    torch.testing.assert_close(kw["baselines"], sc.resolve_params("deeplift_shap", near_zero, x, seed=0)["baselines"])
-    assert sc.resolve_params("saliency", None, x, seed=0) == {}
+    again = sc.resolve_params("deeplift_shap", near_zero, _NET, x, seed=0)
+    torch.testing.assert_close(kw["baselines"], again["baselines"])
+    assert sc.resolve_params("saliency", None, _NET, x, seed=0) == {}
+
+
+def test_guided_gradcam_layer_is_the_first_convolution_of_every_family():
+    """The authors' layer (``net.select_first_layer()``): ``layer="first_conv"`` resolves per model."""
+    assert sc.resolve_params("guided_gradcam", {"layer": sc.FIRST_CONV}, _NET, torch.zeros(1, 3, 8, 8),
+                             seed=0) == {"layer": _NET[1]}
+    for arch in sorted({spec["arch"] for spec in _DEFAULTS["families"].values()}):
+        model = models.build(arch, 10)
+        x = torch.rand(1, 3, 32, 32)
+        seen = []
+        hook = sc.first_conv(model).register_forward_hook(lambda m, i, o, seen=seen: seen.append(i[0]))
+        model.eval()(x)
+        hook.remove()
+        torch.testing.assert_close(seen[0], model.normalize(x), msg=arch)  # it sees the (normalised) image
+    with pytest.raises(ValueError, match="no Conv2d"):
+        sc.first_conv(torch.nn.Linear(2, 2))
 
 
 def test_the_chapter_seed_reaches_every_random_draw():
     x = torch.zeros(2, 3, 8, 8)
     near_zero = {"baselines": "near_zero", "n_baselines": 3}
-    a, b = (sc.resolve_params("deeplift_shap", near_zero, x, seed=s) for s in (0, 1))
+    a, b = (sc.resolve_params("deeplift_shap", near_zero, _NET, x, seed=s) for s in (0, 1))
     assert not torch.equal(a["baselines"], b["baselines"]) and a["seed"] != b["seed"]
-    assert sc.resolve_params("gradient_shap", {"seed": 7}, x, seed=0)["seed"] == 7  # an explicit seed wins
+    assert sc.resolve_params("gradient_shap", {"seed": 7}, _NET, x, seed=0)["seed"] == 7  # explicit seed wins
 
 
 # ---------------------------------------------------------------------------- evaluation and summaries
@@ -175,7 +207,7 @@ def tiny_eval(tmp_path_factory):
         }
         fams = sc.train_families(specs, {"vgg": splits, "alexnet": splits}, **_protocol())
         methods = ["saliency", "deeplift", "deeplift_shap", "guided_gradcam"]
-        params = {"deeplift_shap": {"baselines": "near_zero", "n_baselines": 2}}
+        params = {m: p for m, p in _DEFAULTS["method_params"].items() if m in methods}
         ev = sc.evaluate(
             fams,
             {"vgg": splits, "alexnet": splits},
@@ -183,6 +215,7 @@ def tiny_eval(tmp_path_factory):
             method_params=params,
             batch_size=5,
             progress=False,
+            fp_rule=_FP,
             **_RUN,
         )
         again = sc.evaluate(
@@ -192,6 +225,7 @@ def tiny_eval(tmp_path_factory):
             method_params=params,
             batch_size=3,
             progress=False,
+            fp_rule=_FP,
             **_RUN,
         )
     return fams, ev, methods, splits, again
@@ -229,7 +263,8 @@ def test_evaluate_matches_a_direct_computation(tiny_eval):
     x = tiny_splits.test.x
     pred = model(x).argmax(1)
     direct = fiveband.five_band_scores(
-        attribute("saliency", model, x, pred).detach(), tiny_splits.test.heatmap
+        attribute("saliency", model, x, pred, **_DEFAULTS["method_params"]["saliency"]),
+        tiny_splits.test.heatmap,
     )
     sel = ev.samples.query("family == 'vgg' and branch == 2 and method == 'saliency' and variant == 'soft'")
     np.testing.assert_allclose(sel["recall_avg"], direct.avg("recall"), atol=1e-6)
@@ -240,7 +275,10 @@ def test_evaluate_rejects_unknown_methods(tiny_eval):
     fams, _, _, tiny_splits, _ = tiny_eval
     with pytest.raises(ValueError, match="unknown methods"):
         sc.evaluate(fams, {"vgg": tiny_splits, "alexnet": tiny_splits}, methods=["lime"], method_params={},
-                    batch_size=5, progress=False, **_RUN)
+                    batch_size=5, progress=False, fp_rule=_FP, **_RUN)
+    with pytest.raises(ValueError, match="fp rule"):
+        sc.evaluate(fams, {"vgg": tiny_splits, "alexnet": tiny_splits}, methods=["saliency"], method_params={},
+                    batch_size=5, progress=False, fp_rule="paper", **_RUN)
     with pytest.raises(ValueError, match="method_params for methods not evaluated"):
         sc.evaluate(
             fams,
@@ -249,6 +287,7 @@ def test_evaluate_rejects_unknown_methods(tiny_eval):
             method_params={"deeplift": {}},
             batch_size=5,
             progress=False,
+            fp_rule=_FP,
             **_RUN,
         )
 
@@ -291,6 +330,40 @@ def test_summaries_and_checks(tiny_eval):
     assert set(chk) == set(report.paper_claims("synthetic_cells"))  # every check has the paper's wording
     assert set(sc.accuracy_numbers(ev)) == {"table1.vgg.acc", "table1.alexnet.acc"}
     assert sc.roc_summary(ev.roc).shape[0] == 2 * len(methods)
+    fpt = sc.fp_rule_table(ev)
+    assert fpt.shape == (2, 2 * 2) and "[this chapter]" in fpt.index[0] and fpt.index[0].startswith("authors'")
+    recall = fpt.xs("R avg", axis=1, level=1)
+    np.testing.assert_allclose(recall.iloc[0], recall.iloc[1])
+    views = sc.sample_views(ev.samples)
+    assert views.shape == (3, 2 * 3) and (views.xs("share of samples", axis=1, level=1).iloc[0] == 1.0).all()
+    soft = ev.samples[ev.samples["variant"] == "soft"]
+    assert views.loc[views.index[0], ("VGG", "R avg")] == pytest.approx(
+        soft.loc[soft["family"] == "vgg", "recall_avg"].mean(), abs=1e-3
+    )
+
+
+def test_every_sample_is_scored_and_blank_cells_score_zero(tiny_eval):
+    """The authors' view: wrong predictions and the blank type-9 cells are scored too (P = R = 0 there)."""
+    _, ev, methods, splits, _ = tiny_eval
+    s = ev.samples
+    assert (s.groupby(["family", "branch", "method", "variant"]).size() == len(splits.test)).all()
+    blank = s[s["y"] == 9]
+    scores = blank[["precision_avg", "recall_avg", "precision_best", "recall_best"]]
+    assert len(blank) and (scores == 0).all().all()
+
+
+def test_saliency_in_this_chapter_is_non_negative(tiny_eval):
+    """|gradient| (captum's abs=True, the authors' call) in every preset and in the chapter's heatmaps."""
+    fams, _, _, splits, _ = tiny_eval
+    for preset in ("offline", "smoke", "full"):
+        p = params.resolve("synthetic_cells", preset)
+        assert p["method_params"]["saliency"] == {"abs": True}, preset
+        assert p["method_params"]["guided_gradcam"] == {"layer": sc.FIRST_CONV}, preset
+        assert p["fp_rule"] == "authors", preset
+    model = fams["vgg"].branches[0].model
+    h = sc.evaluation.heatmaps(model, splits.test.x, "saliency", torch.arange(len(splits.test)) % 10,
+                               params=_DEFAULTS["method_params"]["saliency"], batch_size=5, **_RUN)
+    assert (h >= 0).all() and (h > 0).any()
 
 
 def test_protocol_numbers_match_the_paper_where_the_paper_fixes_them(tiny_splits):

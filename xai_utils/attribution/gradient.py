@@ -118,13 +118,14 @@ def detached(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 
 
 @detached
-def saliency(model: nn.Module, x: Tensor, target: int | Tensor | None = None) -> Tensor:
-    """Signed input gradient of the target logit (Simonyan et al., arXiv:1312.6034).
+def saliency(model: nn.Module, x: Tensor, target: int | Tensor | None = None, *, abs: bool = False) -> Tensor:
+    """Input gradient of the target logit (Simonyan et al., arXiv:1312.6034), signed unless ``abs``.
 
-    x : (N, C, H, W); target : (N,) classes (None = predicted).  Returns (N, C, H, W).
+    x : (N, C, H, W); target : (N,) classes (None = predicted); abs : |gradient| (captum's own default,
+    the paper's original definition).  Returns (N, C, H, W).
     """
     x, target = _prepare(model, x, target)
-    return Saliency(model).attribute(x, target=target, abs=False)
+    return Saliency(model).attribute(x, target=target, abs=abs)
 
 
 @detached

@@ -1,22 +1,27 @@
 """Five-band score of heatmaps against ground-truth heatmaps (Tjoa & Guan, synthetic_cells paper, sec. III-C).
 
-Pipeline for one heatmap h (C, H, W) and its ground truth h0 (H, W) with values 0 / 0.4 / 0.9:
+Definitions follow the authors' code (github.com/ericotjo001/explainable_ai,
+``xai_basic/legacy/srcV1/pipeline/eval/eval_metrics.py``, class ``FiveBandXAIMetric``) where the paper's
+text is ambiguous.  Pipeline for one heatmap h (C, H, W) and its ground truth h0 (H, W) with values
+0 / 0.4 / 0.9:
 
 1. channel adjustment  h -> h / max|h| -> [clamp to (c1, c2)] -> sum over channels -> h / max|h|;
 2. five-band stratification with a threshold row t = (t0, t1, t2, t3) (the paper's
-   [-t(2), -t(1), t(1), t(2)]): 2 if h > t3, 1 if t2 < h <= t3, 0 if t1 <= h <= t2,
-   -1 if t0 < h < t1, -2 if h <= t0 (the paper leaves the edges at +-t(1) open; we close the 0 band).
-   The ground truth maps 0.9 -> 2, 0.4 -> 1, 0 -> 0 (and -0.4 -> -1, -0.9 -> -2);
+   [-t(2), -t(1), t(1), t(2)]): 2 if h > t3, 1 if t2 < h <= t3, 0 if t1 < h <= t2,
+   -1 if t0 < h <= t1, -2 if h <= t0 (the authors' ``five_band_stratification``; the paper leaves the
+   edges open).  The ground truth maps 0.9 -> 2, 0.4 -> 1, 0 -> 0 (and -0.4 -> -1, -0.9 -> -2);
 3. counts per sample and threshold: TP = #(h0 != 0 & h == h0), FN = #(h0 != 0 & h == 0),
-   TN = #(h0 == 0 & h == 0), FP = #(h0 == 0 & h != 0) [background] + #(h0 != 0 & h != h0)
-   [wrong band] -- the paper's words, under which a missed object pixel (h = 0) is counted both
-   in FN and in the second FP term; ``fp="disjoint"`` counts only wrong *non-zero* bands there;
+   TN = #(h0 == 0 & h == 0), FP = #(h0 == 0 & h != 0) [background] + a wrong-band term.
+   ``fp="authors"`` (default; their ``fiveband_score``, ``FP2``): #(h0 != 0 & h != 0 & h != h0), wrong
+   *non-zero* bands only.  ``fp="literal"``: #(h0 != 0 & h != h0), the paper's sentence read literally,
+   under which a missed object pixel (h = 0) counts both as FN and as FP (so precision <= recall);
 4. P = TP/(TP+FP+eps), R = TP/(TP+FN+eps), FPR = FP/(FP+TN+eps), A = share of pixels with h == h0,
    eps = 1e-6; then average and best over the soft thresholds t_m, m = 0..M-1.
 
-The paper writes the average as (1/n_soft) sum over m = 0..n_soft, i.e. n_soft + 1 terms; we
-average over the M = n_soft + 1 thresholds actually used.  Zero heatmaps stay zero (every pixel in
-band 0): they are valid, if useless, explanations and score P = R = 0.
+The paper writes the average as (1/n_soft) sum over m = 0..n_soft, i.e. n_soft + 1 terms; we (and the
+authors' ``soft_fiveband_score``, 56 steps) average over the M = n_soft + 1 thresholds actually used.
+Zero heatmaps stay zero (every pixel in band 0): they are valid, if useless, explanations and score
+P = R = 0, as does any heatmap of an image without object pixels (the blank cell type 9).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ EPS = 1e-6
 GT_LEVELS = (-0.9, -0.4, 0.0, 0.4, 0.9)
 CLAMP = (-0.1, 0.1)
 METRICS = ("precision", "recall", "fpr", "accuracy")
+#: Definitions of the wrong-band false positives (see the module docstring); the first is the default.
+FP_RULES = ("authors", "literal")
 
 
 def soft_thresholds(
@@ -101,15 +108,16 @@ def channel_adjust(heatmaps: ArrayLike, *, clamp: tuple[float, float] | None = N
 def stratify(h: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
     """Five-band labels in {-2..2} of adjusted maps for each threshold row.
 
-    h : (N, H, W) adjusted maps; thresholds : (4,) or (M, 4).  Returns int8 (N, M, H, W)
-    (M = 1 for a single row).
+    h : (N, H, W) adjusted maps; thresholds : (4,) or (M, 4).  Bands: 2 if h > t3, 1 if t2 < h <= t3,
+    0 if t1 < h <= t2, -1 if t0 < h <= t1, -2 if h <= t0 (the authors' ``five_band_stratification``).
+    Returns int8 (N, M, H, W) (M = 1 for a single row).
     """
     x = _array(h, "h")
     t = np.atleast_2d(np.asarray(thresholds, dtype=np.float64))
     _check_thresholds(t)
     x = x[:, None]
     tt = [t[:, i].reshape((1, -1) + (1,) * (x.ndim - 2)) for i in range(4)]
-    return ((x > tt[2]).astype(np.int8) + (x > tt[3]) - (x < tt[1]) - (x <= tt[0])).astype(np.int8)
+    return ((x > tt[2]).astype(np.int8) + (x > tt[3]) - (x <= tt[1]) - (x <= tt[0])).astype(np.int8)
 
 
 def stratify_ground_truth(h0: ArrayLike, *, atol: float = 1e-3) -> np.ndarray:
@@ -166,29 +174,22 @@ def band_counts(h: np.ndarray, g: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Confusion counts of the five-band labels: int64 (N, 5, 5, M), [n, gt band + 2, band + 2, m].
 
     The labels of :func:`stratify` without materialising them (N x M x H x W): every pixel's rank
-    among the distinct threshold values (edges) is found once by binary search, histogrammed per
-    sample and ground-truth band, and the counts above / below each threshold read off cumulative
-    sums.  h : (N, H, W) adjusted maps; g : (N, H, W) int bands in -2..2; t : (M, 4) thresholds.
+    among the distinct threshold values (edges), the number of edges < h, is found once by binary
+    search and histogrammed per sample and ground-truth band; h <= edges[j] iff rank <= j, so the
+    counts at or below each threshold are cumulative sums.  h : (N, H, W) adjusted maps;
+    g : (N, H, W) int bands in -2..2; t : (M, 4) thresholds.
     """
     n = len(h)
     edges = np.unique(t)
     k = len(edges) + 1
     group = (np.arange(n)[:, None] * 5 + (g.reshape(n, -1) + 2)).ravel() * k
-    values = h.reshape(-1)
-
-    def hist(side: str) -> np.ndarray:  # (N, 5, k): pixels by their number of edges <= / < h
-        return np.bincount(group + np.searchsorted(edges, values, side=side), minlength=n * 5 * k).reshape(
-            n, 5, k
-        )
-
-    # rank "right" = edges <= h, so h < edges[j] iff rank <= j; rank "left" = edges < h, so
-    # h <= edges[j] iff rank <= j.  Cumulative sums: [..., j] = pixels with rank <= j.
-    below, at_most = hist("right").cumsum(-1), hist("left").cumsum(-1)
-    total = below[..., -1:]
+    rank = np.searchsorted(edges, h.reshape(-1), side="left")
+    at_most = np.bincount(group + rank, minlength=n * 5 * k).reshape(n, 5, k).cumsum(-1)  # h <= edges[j]
+    total = at_most[..., -1:]
     j = [np.searchsorted(edges, t[:, c]) for c in range(4)]  # edges[j[c]] == t[:, c]
     gt3, gt2 = total - at_most[..., j[3]], total - at_most[..., j[2]]  # h > t3 (band 2), h > t2 (>= 1)
-    lt1, le0 = below[..., j[1]], at_most[..., j[0]]  # h < t1 (bands <= -1), h <= t0 (band -2)
-    return np.stack([le0, lt1 - le0, total - gt2 - lt1, gt2 - gt3, gt3], axis=2)
+    le1, le0 = at_most[..., j[1]], at_most[..., j[0]]  # h <= t1 (bands <= -1), h <= t0 (band -2)
+    return np.stack([le0, le1 - le0, total - gt2 - le1, gt2 - gt3, gt3], axis=2)
 
 
 def five_band_scores(
@@ -198,20 +199,21 @@ def five_band_scores(
     variant: str = "soft",
     thresholds: ArrayLike | None = None,
     clamp: tuple[float, float] | None = None,
-    fp: str = "paper",
+    fp: str = "authors",
 ) -> FiveBandScores:
     """Five-band precision / recall / FPR / accuracy of heatmaps for every soft threshold.
 
     heatmaps : (N, C, H, W) or (N, H, W) raw attributions; ground_truth : (N, H, W) in {0, 0.4, 0.9}.
     variant : "soft" (:func:`soft_thresholds`, no clamp) or "clamped" (:data:`CLAMP` and
-    :func:`clamped_thresholds`); ``thresholds``/``clamp`` override it.  fp : "paper" or "disjoint"
-    (see the module docstring).  Counts come from :func:`band_counts`.  Returns
+    :func:`clamped_thresholds`); ``thresholds``/``clamp`` override it.  fp : one of :data:`FP_RULES`,
+    "authors" (their code) or "literal" (see the module docstring).  Counts come from :func:`band_counts`.
+    Returns
     :class:`FiveBandScores` with (N, M) arrays.
     """
     if variant not in ("soft", "clamped"):
         raise ValueError(f"unknown variant {variant!r}; known: 'soft', 'clamped'")
-    if fp not in ("paper", "disjoint"):
-        raise ValueError(f"unknown fp definition {fp!r}; known: 'paper', 'disjoint'")
+    if fp not in FP_RULES:
+        raise ValueError(f"unknown fp rule {fp!r}; known: {list(FP_RULES)}")
     if thresholds is None:
         thresholds = soft_thresholds() if variant == "soft" else clamped_thresholds()
     if clamp is None and variant == "clamped":
@@ -230,7 +232,7 @@ def five_band_scores(
     fn = c[:, obj, 2].sum(axis=1)
     tn = c[:, 2, 2]
     wrong = per_gt[:, obj].sum(axis=1) - tp  # object pixels off their band (band 0 included)
-    fp_ = per_gt[:, 2] - tn + (wrong if fp == "paper" else wrong - fn)
+    fp_ = per_gt[:, 2] - tn + (wrong if fp == "literal" else wrong - fn)
     return FiveBandScores(
         tp=tp,
         fp=fp_,

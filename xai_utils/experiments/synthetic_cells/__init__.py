@@ -3,13 +3,23 @@
 * :mod:`.splits`: training / validation (in shards) / evaluation cells, Fig. 2's cells.
 * :mod:`.families`: per architecture family a base model and branch models (the one trainer,
   :func:`xai_utils.models.fit`, in the paper's regular evaluation mode).
-* :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score.
+* :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score (the authors'
+  definitions: FP rule, samples, Saliency and Guided Grad-CAM settings).
 * :mod:`.tables`, :mod:`.claims`, :mod:`.galleries`, :mod:`.plots`: what the chapter shows.
 * :mod:`.labels`: the method list and the families' display names (methods': ``attribution.LABELS``).
 """
 
 from .claims import POOR_YOUDEN, checks
-from .evaluation import VARIANTS, Evaluation, evaluate, pearson, resolve_params, score_heatmaps
+from .evaluation import (
+    FIRST_CONV,
+    VARIANTS,
+    Evaluation,
+    evaluate,
+    first_conv,
+    pearson,
+    resolve_params,
+    score_heatmaps,
+)
 from .families import Branch, Family, check_family, pretrained_state, splits_for, train_families, train_family
 from .galleries import GalleryData, galleries, gallery_data
 from .labels import METHODS
@@ -28,12 +38,14 @@ from .tables import (
     abs_gain,
     accuracy_numbers,
     branch_table,
+    fp_rule_table,
     headline,
     method_table,
     points,
     protocol_numbers,
     roc_summary,
     sample_spread,
+    sample_views,
     similarity_table,
     table1,
 )
@@ -41,6 +53,7 @@ from .tables import (
 __all__ = [
     "FIG5_METHODS",
     "FIG6_METHODS",
+    "FIRST_CONV",
     "METHODS",
     "POOR_YOUDEN",
     "VARIANTS",
@@ -56,6 +69,8 @@ __all__ = [
     "checks",
     "evaluate",
     "figure2_cells",
+    "first_conv",
+    "fp_rule_table",
     "galleries",
     "gallery_data",
     "headline",
@@ -74,6 +89,7 @@ __all__ = [
     "resolve_params",
     "roc_summary",
     "sample_spread",
+    "sample_views",
     "score_heatmaps",
     "similarity_table",
     "splits_for",

@@ -1,8 +1,14 @@
 """Evaluation (paper sec. III-C): heatmaps of every method, branch and test image, five-band scored.
 
-Heatmaps are those of the predicted class, scored with :func:`xai_utils.metrics.five_band_scores` in the
-``soft`` and ``clamped`` variants, plus an ``abs`` variant (|h| after channel adjustment, the paper's
-Fig. 6 suggestion).  Results are cached per family in :mod:`xai_utils.cache`.
+As in the authors' code (github.com/ericotjo001/explainable_ai, ``xai_basic/legacy/srcV1/pipeline/eval/``,
+``evaluation_xai_implementation.py``: ``aggregate_evaluation``; ``evaluation_xai_utils.py``:
+``compute_single_data_attribution``), every evaluation image is scored, right or wrong: the heatmap of
+the predicted class against the image's own ground truth (blank type-9 cells included), and each row
+keeps ``correct`` so that tables can also show the correct predictions only.  Scores come from
+:func:`xai_utils.metrics.five_band_scores` in the ``soft`` and ``clamped`` variants, an ``abs`` variant
+(|h| after channel adjustment, the paper's Fig. 6 suggestion) and ``other_fp`` (the soft variant under
+the FP rule the chapter does not use: a sensitivity view).  Results are cached per family in
+:mod:`xai_utils.cache`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ from .families import Family
 from .labels import METHODS
 from .splits import CellSplits
 
-VARIANTS: tuple[str, ...] = ("soft", "clamped", "abs")
+VARIANTS: tuple[str, ...] = ("soft", "clamped", "abs", "other_fp")
+#: ``layer=`` value that :func:`resolve_params` turns into the model's first convolution, the authors' Guided
+#: Grad-CAM layer (``GuidedGradCam(net, net.select_first_layer())`` in evaluation_xai_implementation.py;
+#: ``select_first_layer`` of model/adjusted_{alexnet,vgg,resnet34}.py: ``features[0]`` or ``conv1``).
+FIRST_CONV = "first_conv"
 STATS: tuple[str, ...] = ("precision", "recall", "fpr", "accuracy")
 #: Pixels whose channel-adjusted |h| exceeds this count as "marked" in the density measure (t_0's inner band).
 DENSITY_LEVEL = 0.3
@@ -44,13 +54,27 @@ def predict(model: nn.Module, x: Tensor, device: torch.device, chunk: int) -> Te
         return torch.cat([model(xc.to(device)).argmax(1).cpu() for xc in x.split(chunk)])
 
 
-def resolve_params(method: str, params: Mapping[str, Any] | None, x: Tensor, *, seed: int) -> dict[str, Any]:
-    """Keyword arguments for ``attribute(method, ...)``; ``baselines="near_zero"`` becomes the authors'
-    SHAP baselines: ``n_baselines`` images of N(0, ``baseline_std``^2) noise (their code: 4 images,
-    std 0.001), seeded and shared by all inputs.  Every random draw derives from ``seed``
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The first ``nn.Conv2d`` of ``model`` in module order (the input convolution of every family here)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise ValueError(f"{type(model).__name__} has no Conv2d layer")
+    return conv
+
+
+def resolve_params(
+    method: str, params: Mapping[str, Any] | None, model: nn.Module, x: Tensor, *, seed: int
+) -> dict[str, Any]:
+    """Keyword arguments for ``attribute(method, model, ...)``.
+
+    ``layer=``:data:`FIRST_CONV` becomes :func:`first_conv` of ``model``.  ``baselines="near_zero"``
+    becomes the authors' SHAP baselines: ``n_baselines`` images of N(0, ``baseline_std``^2) noise (their
+    code: 4 images, std 0.001), seeded and shared by all inputs.  Every random draw derives from ``seed``
     (:func:`xai_utils.config.sub_seed`): the baselines, and the method's own draws (e.g. GradientShap's
     noise) where it takes a ``seed``.  x : (N, C, H, W) gives shape, device and dtype."""
     kw = dict(params or {})
+    if kw.get("layer") == FIRST_CONV:
+        kw["layer"] = first_conv(model)
     if "seed" in inspect.signature(attribution.METHODS[method]).parameters:
         kw.setdefault("seed", config.sub_seed(seed, method))
     if kw.get("baselines") == "near_zero":
@@ -79,7 +103,7 @@ def heatmaps(
     :func:`resolve_params`, which ``seed`` seeds).  Returns float64 (N, C, H, W) numpy (CAM methods: C = 1).
     """
     dev = config.resolve_device(device)
-    kw = resolve_params(method, params, x[:1].to(dev), seed=seed)
+    kw = resolve_params(method, params, model, x[:1].to(dev), seed=seed)
     out = []
     with warnings.catch_warnings():  # captum's max-unpooling is not deterministic on CUDA; CPU results repeat
         warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
@@ -98,8 +122,19 @@ def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
-def score_heatmaps(h: np.ndarray, ground_truth: Tensor | np.ndarray) -> dict[str, np.ndarray]:
-    """Five-band scores of raw heatmaps h (N, C, H, W) in the three variants.
+def other_fp_rule(fp_rule: str) -> str:
+    """The FP rule of :data:`xai_utils.metrics.fiveband.FP_RULES` that is not ``fp_rule``."""
+    rules = metrics.fiveband.FP_RULES
+    if fp_rule not in rules:
+        raise ValueError(f"unknown fp rule {fp_rule!r}; known: {list(rules)}")
+    return next(r for r in rules if r != fp_rule)
+
+
+def score_heatmaps(
+    h: np.ndarray, ground_truth: Tensor | np.ndarray, *, fp_rule: str
+) -> dict[str, np.ndarray]:
+    """Five-band scores of raw heatmaps h (N, C, H, W) in the :data:`VARIANTS`; fp_rule : the FP rule
+    of ``soft``, ``clamped`` and ``abs`` (``other_fp`` uses the other one).
 
     Returns arrays: ``{variant}_{stat}_{avg|best}`` (N,) for variant in :data:`VARIANTS` and stat in
     :data:`STATS`, ``{soft|clamped}_roc_fpr`` / ``_roc_recall`` (M,) (Fig. 4 points) and ``density`` (N,),
@@ -108,15 +143,16 @@ def score_heatmaps(h: np.ndarray, ground_truth: Tensor | np.ndarray) -> dict[str
     out: dict[str, np.ndarray] = {}
     adjusted = metrics.channel_adjust(h)
     runs = {
-        "soft": metrics.five_band_scores(adjusted, ground_truth),
-        "clamped": metrics.five_band_scores(h, ground_truth, variant="clamped"),
-        "abs": metrics.five_band_scores(np.abs(adjusted), ground_truth),
+        "soft": metrics.five_band_scores(adjusted, ground_truth, fp=fp_rule),
+        "clamped": metrics.five_band_scores(h, ground_truth, variant="clamped", fp=fp_rule),
+        "abs": metrics.five_band_scores(np.abs(adjusted), ground_truth, fp=fp_rule),
+        "other_fp": metrics.five_band_scores(adjusted, ground_truth, fp=other_fp_rule(fp_rule)),
     }
     for variant, s in runs.items():
         for stat in STATS:
             out[f"{variant}_{stat}_avg"] = s.avg(stat)
             out[f"{variant}_{stat}_best"] = s.best(stat)
-        if variant != "abs":
+        if variant in ("soft", "clamped"):
             out[f"{variant}_roc_fpr"], out[f"{variant}_roc_recall"] = s.roc_points()
     out["density"] = (np.abs(adjusted) > DENSITY_LEVEL).mean(axis=(1, 2))
     return out
@@ -130,6 +166,7 @@ class Evaluation:
     ``{stat}_avg`` / ``{stat}_best`` columns.  roc : (family, branch, method, variant, m, fpr, recall).
     accuracy : (family, branch, val_acc, test_acc, stop, iterations, epochs).  similarity : mean
     per-sample Pearson correlation of adjusted maps for :data:`PAIRS`.  density : mean marked share.
+    fp_rule : the FP rule of the ``soft``, ``clamped`` and ``abs`` variants.
     """
 
     samples: pd.DataFrame
@@ -138,6 +175,7 @@ class Evaluation:
     similarity: pd.DataFrame
     density: pd.DataFrame
     n_test: int
+    fp_rule: str
     seconds: float = 0.0
     from_cache: bool = False
 
@@ -151,6 +189,7 @@ def _evaluate_family(
     seed: int,
     dev: torch.device,
     progress: bool,
+    fp_rule: str,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"branches": []}
     bar = config.progress(
@@ -165,7 +204,7 @@ def _evaluate_family(
                          seed=seed, device=dev)
             rec["methods"][m] = {
                 k: torch.from_numpy(np.asarray(v, dtype=np.float64))
-                for k, v in score_heatmaps(h, cells.heatmap).items()
+                for k, v in score_heatmaps(h, cells.heatmap, fp_rule=fp_rule).items()
             }
             if any(m in p for p in PAIRS):
                 adjusted[m] = metrics.channel_adjust(h)
@@ -188,15 +227,17 @@ def evaluate(
     seed: int,
     device: str | torch.device,
     progress: bool,
+    fp_rule: str,
     use_cache: bool = True,
 ) -> Evaluation:
     """Heatmaps of every method x branch x test image (target = predicted class), five-band scored.
 
-    families : name -> :class:`Family`; splits : name -> :class:`CellSplits` (its ``test`` cells are
-    used); method_params : per-method keyword arguments (see :func:`resolve_params`, which ``seed``
-    seeds).  Results are cached per family (key: the trained models, the test cells' description,
-    methods, parameters, seed).
+    families : name -> :class:`Family`; splits : name -> :class:`CellSplits` (all its ``test`` cells are
+    scored); method_params : per-method keyword arguments (see :func:`resolve_params`, which ``seed``
+    seeds); fp_rule : FP rule of the five-band score (:func:`score_heatmaps`).  Results are cached per
+    family (key: the trained models, the test cells' description, methods, parameters, seed, FP rule).
     """
+    other_fp_rule(fp_rule)  # an unknown rule fails before any heatmap is computed
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; the paper's methods are {list(METHODS)}")
@@ -214,7 +255,7 @@ def evaluate(
 
         def build(fam=fam, name=name) -> dict[str, Any]:
             return _evaluate_family(fam, splits[name].test, methods, method_params, batch_size, seed, dev,
-                                    progress)
+                                    progress, fp_rule)
 
         if not use_cache:
             results[name] = build()
@@ -226,11 +267,12 @@ def evaluate(
             "method_params": method_params,
             "seed": seed,
             "variants": list(VARIANTS),
+            "fp_rule": fp_rule,
             "pairs": [list(p) for p in PAIRS],
         }
         hits += cache.entry_path("synthetic_cells_eval", cache.key(cfg, EVAL_CODE)).exists()
         results[name] = cache.load_or_build("synthetic_cells_eval", cfg, build, code=EVAL_CODE)
-    ev = _tabulate(families, {k: splits[k].test for k in families}, results, methods)
+    ev = _tabulate(families, {k: splits[k].test for k in families}, results, methods, fp_rule)
     ev.seconds = time.perf_counter() - start
     ev.from_cache = use_cache and hits == len(families)
     return ev
@@ -274,6 +316,7 @@ def _tabulate(
     tests: Mapping[str, data.Cells],
     results: Mapping[str, Any],
     methods: Sequence[str],
+    fp_rule: str,
 ) -> Evaluation:
     rows, roc, acc, sim, dens = [], [], [], [], []
     for name, res in results.items():
@@ -303,4 +346,5 @@ def _tabulate(
         similarity=pd.DataFrame(sim),
         density=pd.DataFrame(dens),
         n_test=min(len(t) for t in tests.values()),
+        fp_rule=fp_rule,
     )

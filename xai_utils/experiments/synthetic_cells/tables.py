@@ -9,7 +9,7 @@ import pandas as pd
 
 from xai_utils import attribution, metrics
 
-from .evaluation import VARIANTS, Evaluation
+from .evaluation import VARIANTS, Evaluation, other_fp_rule
 from .families import Family
 from .labels import FAMILY_LABELS, family_label
 from .splits import CellSplits
@@ -56,6 +56,55 @@ def abs_gain(samples: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     t.index = [attribution.LABELS[m] for m in t.index]
     t.columns = pd.MultiIndex.from_tuples([(family_label(f), c) for f, c in t.columns])
     return t.round(decimals)
+
+
+def _pr_by_family(sel: pd.DataFrame, share: pd.Series | None = None) -> pd.Series:
+    """Mean P avg / R avg over methods, branches and samples per family, indexed (family, P avg | R avg),
+    plus (family, share of samples) when ``share`` (per family) is given."""
+    t = sel.groupby("family", sort=False)[["precision_avg", "recall_avg"]].mean()
+    t.columns = ["P avg", "R avg"]
+    if share is not None:
+        t["share of samples"] = share
+    out = t.stack()
+    out.index = pd.MultiIndex.from_tuples([(family_label(f), c) for f, c in out.index])
+    return out
+
+
+def fp_rule_table(ev: Evaluation, decimals: int = 3) -> pd.DataFrame:
+    """Mean P avg / R avg (soft thresholds, all samples) per family under both FP rules of the five-band
+    score: the chapter's (``soft``) and the other one (``other_fp``); rows are labelled by rule."""
+    labels = {
+        "authors": "authors' code: FP = wrong non-zero band",
+        "literal": "literal: FP counts missed pixels too",
+    }
+    rows = {
+        labels[rule] + (" [this chapter]" if variant == "soft" else ""): _pr_by_family(
+            ev.samples[ev.samples["variant"] == variant]
+        )
+        for rule, variant in ((ev.fp_rule, "soft"), (other_fp_rule(ev.fp_rule), "other_fp"))
+    }
+    return pd.DataFrame(rows).T.round(decimals)
+
+
+#: Which samples a mean covers: the views of the authors' analysis code (analysis/xai_analysis.py,
+#: ``get_stats_across_samples``: default all samples; ``sample_mode="only_correct_pred"``; ``exclude_empty``).
+SAMPLE_VIEWS: dict[str, str] = {
+    "all samples (authors' default; the claims)": "all",
+    "correct predictions only": "correct",
+    "all but the blank type 9": "cells",
+}
+
+
+def sample_views(samples: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
+    """Mean P avg / R avg (soft thresholds) per family for each of :data:`SAMPLE_VIEWS`, with the share
+    of the family's samples each view keeps."""
+    soft = samples[samples["variant"] == "soft"]
+    keep = {"all": soft["y"] >= 0, "correct": soft["correct"], "cells": soft["y"] != 9}
+    rows = {
+        label: _pr_by_family(soft[keep[view]], keep[view].groupby(soft["family"], sort=False).mean())
+        for label, view in SAMPLE_VIEWS.items()
+    }
+    return pd.DataFrame(rows).T.round(decimals)
 
 
 def similarity_table(ev: Evaluation, decimals: int = 3) -> pd.DataFrame:
