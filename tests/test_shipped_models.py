@@ -3,8 +3,9 @@
 The fast tests check every shipped file against its manifest and the store's refusals.  The slow tests
 (``make test-models``, which simulates another CPU) retrain every shipped model from scratch, in an empty
 cache, and check that its accuracy lies within a stated tolerance of the shipped model's: training is not
-bit-reproducible across CPUs, but it must reproduce the model's quality.  The synthetic_cells branches do
-not yet (issue 16): their test is an expected failure that may pass by chance on some CPUs.
+bit-reproducible across CPUs, but it must reproduce the model's quality.  Training runs under the chapters'
+``config.setup`` (thread count, deterministic kernels): without it the early-stopped synthetic_cells branches
+came out up to 9 points off even on the host that made them.
 """
 
 from __future__ import annotations
@@ -78,16 +79,26 @@ def test_a_damaged_shipped_file_is_an_error_not_a_silent_retraining(tmp_store, m
 RETRAIN_TOLERANCE = 0.05
 
 
+@pytest.fixture
+def chapter_setup():
+    """``config.setup`` as a chapter calls it (thread count, deterministic kernels), undone afterwards."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield lambda p: config.setup(p["seed"], threads=p["threads"])
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
 def _accuracies(families, splits):
     return {name: sum(models.accuracy(b.model, splits[name].test.x, splits[name].test.y) for b in fam.branches)
             / len(fam.branches) for name, fam in families.items()}
 
 
 @pytest.mark.slow
-def test_retrained_models_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypatch):
+def test_retrained_models_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypatch, chapter_setup):
     from xai_utils.experiments import salagg
 
     p = params.defaults("salagg")
+    chapter_setup(p)
     kw = dict(sizes=p["sizes"], archs=p["archs"], widths=p["widths"], n_train=p["n_train"], epochs=p["epochs"],
               n_id_val=p["n_id_val"], n_id_test=400, n_ood_val=p["n_ood_val"], n_ood_test=p["n_ood_test"],
               seed=p["seed"], data_root=p["data_root"], checkpoints=p["checkpoints"], benchmarks=p["benchmarks"],
@@ -102,17 +113,12 @@ def test_retrained_models_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 16: the branch training (few epochs, early stopping on small validation shards) amplifies float "
-    "rounding; retrained under ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 the shipped branches "
-    "(AlexNet 0.717 / ResNet 0.707 / VGG 0.917 mean test accuracy) come out 0.660 / 0.723 / 0.930 (AlexNet 5.7 "
-    "points off; before the sub_seed draws: 0.677 -> 0.770). Run with those switches (on the host that made "
-    "the shipped files, retraining is bit-identical and XPASSes). Remove this mark when issue 16 makes the "
-    "training stable."))
-def test_retrained_synthetic_cells_branches_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypatch):
+def test_retrained_synthetic_cells_branches_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypatch,
+                                                                              chapter_setup):
     from xai_utils.experiments import synthetic_cells as sc
 
     q = params.defaults("synthetic_cells")
+    chapter_setup(q)
     splits = sc.splits_for(q["families"], n_train=q["n_train"], n_val_shards=q["n_val_shards"],
                            shard_size=q["shard_size"], n_test=q["n_test"], seed=q["seed"])
     kw = dict(n_branches=q["n_branches"], target_acc=q["target_acc"], val_every=q["val_every"],
