@@ -178,6 +178,7 @@ class _Run:
     sections: list[tuple[str, float]] = field(default_factory=list)
     claims: list[Verdict] = field(default_factory=list)
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wording: dict[str, dict[str, str]] | None = None  # the paper's claims, read once per chapter run
 
 
 _RUN = _Run()
@@ -200,7 +201,9 @@ def claim(key: str, *, ours: Any, verdict: str, why: str = "", paper: str = "") 
         raise ValueError(f"claim {key!r}: unknown verdict {verdict!r}; known: {', '.join(VERDICTS)}")
     if verdict in _NEEDS_WHY and not why:
         raise ValueError(f"claim {key!r}: the verdict {verdict!r} needs a why")
-    claims = paper_claims(_RUN.paper)
+    if _RUN.wording is None:
+        _RUN.wording = paper_claims(_RUN.paper)
+    claims = _RUN.wording
     if key not in claims:
         raise KeyError(f"{_RUN.paper}: claim {key!r} not in data/paper_numbers/{_RUN.paper}.yaml; "
                        f"known: {', '.join(sorted(claims))}")
