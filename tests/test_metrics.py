@@ -271,3 +271,12 @@ def test_hermitry_more_dimensions_than_samples_and_errors():
         metrics.fit_hermitry(train, estimator="mcd")
     with pytest.raises(ValueError, match="NaN"):
         metrics.fit_hermitry(np.full((3, 2), np.nan))
+
+
+def test_percentile_interval():
+    from xai_utils.metrics import percentile_interval
+
+    lo, hi = percentile_interval(np.arange(1001.0))
+    assert (lo, hi) == pytest.approx((25.0, 975.0))
+    with pytest.raises(ValueError, match="NaN"):
+        percentile_interval(np.array([1.0, np.nan]))

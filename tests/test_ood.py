@@ -205,7 +205,7 @@ def _naive_rmd(v):
         ("norm", lambda v: np.linalg.norm(v)),
         ("range", lambda v: np.ptp(v)),
         ("max", lambda v: np.max(v)),
-        ("q3", lambda v: np.percentile(np.abs(v), 75)),
+        ("q3", lambda v: np.percentile(v, 75)),
         ("cv", lambda v: stats.variation(v)),
         ("rmd", _naive_rmd),
         (
@@ -227,7 +227,8 @@ def test_aggregate_closed_forms(name, ref):
 def test_aggregate_hand_values():
     m = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     assert ood.agg_median(m).item() == 2.5
-    assert ood.agg_q3(-m).item() == pytest.approx(3.25)  # of |h|
+    assert ood.agg_q3(m).item() == pytest.approx(3.25)
+    assert ood.agg_q3(-m).item() == pytest.approx(-1.75)  # of the raw values, not of |h|
     assert ood.agg_rmd(m).item() == pytest.approx((20 / 12) / 2.5)  # sum |xi - xj| = 20 over 12 ordered pairs
     assert ood.agg_qcd(m).item() == pytest.approx((3.25 - 1.75) / (3.25 + 1.75))
 
@@ -295,13 +296,13 @@ def test_undefined_scale_invariant_aggregates_are_flagged_not_raised():
 def test_fit_salagg_sigmas_sign_and_score():
     rng = np.random.default_rng(0)
     agg_id, mls_id, agg_ood = rng.normal(1, 2, 50), rng.normal(5, 3, 50), rng.normal(4, 2, 40)
-    fit = ood.fit_salagg(agg_id, mls_id, agg_ood)
+    fit = ood.fit_salagg(agg_id, mls_id, agg_ood, sign_rule="mean")
     assert fit.sigma_agg == pytest.approx(np.std(agg_id, ddof=1))
     assert fit.sigma_mls == pytest.approx(np.std(mls_id, ddof=1))
     assert fit.sign == -1  # ID aggregates are lower than OOD ones
     s = ood.salagg_mls(torch.from_numpy(agg_id), torch.from_numpy(mls_id), fit)
     torch.testing.assert_close(s, torch.from_numpy(-agg_id / fit.sigma_agg + mls_id / fit.sigma_mls))
-    assert ood.fit_salagg(-agg_id, mls_id, -agg_ood).sign == 1
+    assert ood.fit_salagg(-agg_id, mls_id, -agg_ood, sign_rule="auroc").sign == 1
 
 
 def test_sign_rules_mean_and_auroc_can_disagree():
@@ -311,20 +312,31 @@ def test_sign_rules_mean_and_auroc_can_disagree():
     with pytest.raises(ValueError, match="sign_rule"):
         ood.fit_salagg(a_id, mls, a_ood, sign_rule="median")
     with pytest.raises(ValueError, match="standard deviation"):
-        ood.fit_salagg(np.ones(5), mls, a_ood)
+        ood.fit_salagg(np.ones(5), mls, a_ood, sign_rule="auroc")
+
+
+def test_auroc_sign_rule_survives_an_extreme_ood_set():
+    """One OOD set far above ID (uniform noise's saliency norm) must not flip S for the others."""
+    rng = np.random.default_rng(3)
+    a_id = rng.normal(10, 1, 200)
+    a_ood = np.concatenate([rng.normal(7, 1, 300), rng.normal(100, 1, 100)])  # 3 sets below ID, 1 far above
+    assert ood.sign(a_id, a_ood, rule="mean") == -1  # the pooled mean (27.7) is above the ID mean
+    assert ood.sign(a_id, a_ood, rule="auroc") == 1  # ID is above 3 of 4 OOD values
+    with pytest.raises(ValueError, match="sign_rule"):
+        ood.sign(a_id, a_ood, rule="median")
 
 
 def test_select_aggregate_uses_sign_corrected_validation_auroc():
     rng = np.random.default_rng(1)
     id_val = {"mean": rng.normal(0, 1, 60), "norm": rng.normal(0, 1, 60), "cv": rng.normal(0, 1, 60)}
     ood_val = {"mean": rng.normal(0.3, 1, 60), "norm": rng.normal(-3, 1, 60), "cv": rng.normal(0, 1, 60)}
-    sel = ood.select_aggregate(id_val, ood_val)
+    sel = ood.select_aggregate(id_val, ood_val, sign_rule="auroc")
     assert sel.best == "norm"  # ID above OOD by 3 sd
     assert sel.auroc["mean"] == pytest.approx(1 - auroc(id_val["mean"], ood_val["mean"]))  # sign -1 flips it
     id_val["mean"], ood_val["mean"] = id_val["mean"], id_val["mean"] + 5  # now a perfect (negative) separator
-    assert ood.select_aggregate(id_val, ood_val).best == "mean"
+    assert ood.select_aggregate(id_val, ood_val, sign_rule="mean").best == "mean"
     with pytest.raises(ValueError, match="same"):
-        ood.select_aggregate(id_val, {"mean": ood_val["mean"]})
+        ood.select_aggregate(id_val, {"mean": ood_val["mean"]}, sign_rule="auroc")
 
 
 def test_select_aggregate_with_mls_scores_the_combination():
@@ -332,9 +344,9 @@ def test_select_aggregate_with_mls_scores_the_combination():
     mls_id, mls_ood = rng.normal(1, 1, 80), rng.normal(0, 1, 80)
     id_val = {"useful": rng.normal(2, 1, 80), "noise": rng.normal(0, 1, 80)}
     ood_val = {"useful": rng.normal(0, 1, 80), "noise": rng.normal(0, 1, 80)}
-    sel = ood.select_aggregate(id_val, ood_val, mls_id=mls_id, mls_ood=mls_ood)
+    sel = ood.select_aggregate(id_val, ood_val, mls_id=mls_id, mls_ood=mls_ood, sign_rule="auroc")
     assert sel.best == "useful"
-    fit = ood.fit_salagg(id_val["useful"], mls_id, ood_val["useful"])
+    fit = ood.fit_salagg(id_val["useful"], mls_id, ood_val["useful"], sign_rule="auroc")
     expected = auroc(
         ood.salagg_mls(id_val["useful"], mls_id, fit), ood.salagg_mls(ood_val["useful"], mls_ood, fit)
     )

@@ -126,3 +126,24 @@ def test_without_a_results_folder_nothing_is_written(tmp_path, monkeypatch, chap
     report.record("auroc", 0.5, "auroc%")
     report.finish()
     assert not list(tmp_path.iterdir())
+
+
+def test_decide_interval_needs_the_whole_interval_on_one_side():
+    assert report.decide_interval(0.5, 2.0, above=0.0, what="d") == {"verdict": "holds", "why": ""}
+    assert report.decide_interval(-2.0, -0.1, above=0.0, what="d")["verdict"] == "does not hold"
+    open_ = report.decide_interval(-0.5, 2.0, above=0.0, what="the gap")
+    assert open_["verdict"] == "not testable here" and "the gap" in open_["why"] and "[-0.5, 2.0]" in open_["why"]
+    assert report.decide_interval(2.5, 4.0, above=3.0, what="d")["verdict"] == "not testable here"
+
+
+def test_figure_shows_once_with_its_caption(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    _, ax = plt.subplots()
+    report.figure(ax, "What to compare with the paper's Fig. 1.")
+    assert shown[0] is ax.figure and "Fig. 1" in shown[1].data and not plt.get_fignums()

@@ -170,6 +170,19 @@ def decide(ok: bool) -> str:
     return "holds" if bool(ok) else "does not hold"
 
 
+def decide_interval(low: float, high: float, *, above: float, what: str) -> dict[str, str]:
+    """Verdict on "``what`` is above ``above``" from its 95% interval [low, high]: ``holds`` when the whole
+    interval is above, ``does not hold`` when it is below (or touches from below), and ``not testable
+    here`` when it straddles ``above``.  Returns ``dict(verdict=..., why=...)`` for :func:`claim`."""
+    if low > above:
+        return dict(verdict="holds", why="")
+    if high <= above:
+        return dict(verdict="does not hold", why="")
+    why = (f"the 95% interval of {what}, [{low:.1f}, {high:.1f}], contains {above:g}: more images are "
+           "needed to decide")
+    return dict(verdict="not testable here", why=why)
+
+
 @dataclass
 class _Run:
     paper: str = ""
@@ -247,6 +260,20 @@ def set_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     mpl.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.figsize": (7.0, 4.0),
                          "axes.titleweight": "bold", "image.cmap": "viridis"})
+
+
+def figure(fig: Any, caption: str) -> None:
+    """Show a matplotlib figure (or the figure of an Axes) once, with its caption below it.
+
+    The figure is closed after it is shown, so that the inline backend does not draw it a second time.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    fig = getattr(fig, "figure", fig)
+    display(fig)
+    plt.close(fig)
+    display(Markdown(f"*{caption}*"))
 
 
 def start(paper: str, namespace: Mapping[str, Any]) -> dict[str, Any]:

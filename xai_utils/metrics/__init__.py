@@ -1,7 +1,7 @@
 """Metrics: pure functions, arrays in, floats / per-sample arrays / frozen dataclasses out.
 
 - :mod:`.ood` -- AUROC, AUPR-In/Out, FPR@95TPR (ID = positive class, scores higher = ID).
-- :mod:`.stats` -- bootstrap, Wilcoxon signed-rank vs a baseline with Bonferroni/Holm, mean CIs.
+- :mod:`.stats` -- bootstrap, percentile intervals, Wilcoxon signed-rank vs a baseline with Bonferroni/Holm, mean CIs.
 - :mod:`.agreement` -- SSIM, top-k feature/sign agreement, rank correlation, pairwise matrices.
 - :mod:`.fiveband` -- five-band precision/recall/FPR/accuracy with soft thresholds.
 - :mod:`.hermitry` -- Mahalanobis hermitry ratio of perturbed samples.
@@ -19,7 +19,7 @@ from .fiveband import (
 )
 from .hermitry import HermitryFit, fit_hermitry, hermitry_ratio
 from .ood import OODMetrics, aupr_in, aupr_out, auroc, fpr_at_tpr, ood_metrics
-from .stats import MeanCI, bootstrap, mean_ci, stars, wilcoxon_vs_baseline
+from .stats import MeanCI, bootstrap, mean_ci, percentile_interval, stars, wilcoxon_vs_baseline
 
 __all__ = [
     "FiveBandScores",
@@ -37,6 +37,7 @@ __all__ = [
     "fpr_at_tpr",
     "hermitry_ratio",
     "mean_ci",
+    "percentile_interval",
     "ood_metrics",
     "pairwise",
     "rank_correlation",

@@ -160,3 +160,16 @@ def mean_ci(values: ArrayLike, *, confidence: float = 0.95) -> MeanCI:
     m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
     half = float(stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * se
     return MeanCI(mean=m, low=m - half, high=m + half, n=int(x.size), confidence=confidence)
+
+
+def percentile_interval(replicates: ArrayLike, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval (low, high) of a statistic from its (n,) bootstrap replicates."""
+    x = _as_array(replicates, "replicates").astype(np.float64)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"percentile_interval needs a 1-D array of at least 2 replicates, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("replicates contain NaN/inf")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    lo, hi = np.percentile(x, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(lo), float(hi)

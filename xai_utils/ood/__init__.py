@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .aggregates import agg_cv, agg_max, agg_mean, agg_median, agg_norm, agg_q3, agg_qcd, agg_range, agg_rmd
 from .gaia import gaia_a, gaia_layers, gaia_z, s_and_i, s_and_i_a
-from .salagg import AggregateSelection, SalAggFit, fit_salagg, salagg_mls, select_aggregate
+from .salagg import SIGN_RULES, AggregateSelection, SalAggFit, fit_salagg, salagg_mls, select_aggregate, sign
 from .saliency import SCALE_INVARIANT, flagged_aggregate, saliency_aggregates, saliency_column
 from .scores import ReActFit, energy, fit_react, gradnorm, max_logit, msp, odin, rankfeat, react
 
@@ -77,6 +77,7 @@ __all__ = [
     "flagged_aggregate",
     "saliency_column",
     "SCALE_INVARIANT",
+    "SIGN_RULES",
     # scores
     "msp",
     "max_logit",
@@ -109,4 +110,5 @@ __all__ = [
     "salagg_mls",
     "AggregateSelection",
     "select_aggregate",
+    "sign",
 ]

@@ -1,7 +1,8 @@
 """Saliency-map aggregates of the salagg paper (sec. 4): one number per map, (N, ...) -> (N,).
 
-mean, median, norm, range, max, Q3 (of |h|) and the scale-invariant CV, RMD, QCD, which raise
-where their denominator is 0.  Maps are raw (unnormalised) attribution maps.
+mean, median, norm, range, max, Q3 (the third quartile of the raw values, as the paper words it) and
+the scale-invariant CV, RMD, QCD, which raise where their denominator is 0.  Maps are raw
+(unnormalised, unrectified) attribution maps.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def agg_max(maps: Tensor) -> Tensor:
 
 
 def agg_q3(maps: Tensor) -> Tensor:
-    """Third quartile (75th percentile, linear interpolation) of the magnitudes |h|, (N, ...) -> (N,)."""
-    return _quantile(_flat(maps).abs(), 0.75)
+    """Third quartile (75th percentile, linear interpolation) of the raw values, (N, ...) -> (N,)."""
+    return _quantile(_flat(maps), 0.75)
 
 
 def agg_cv(maps: Tensor) -> Tensor:

@@ -29,13 +29,24 @@ def _vector(values: ArrayLike | Tensor, name: str) -> np.ndarray:
     return arr
 
 
-def _sign(a_id: np.ndarray, a_ood: np.ndarray, rule: str) -> int:
-    """S = +1 when the aggregate is larger on ID than on OOD validation data, else -1."""
+#: Rules for the sign S: "auroc" (S = +1 iff the aggregate's validation AUROC, ID positive, is >= 0.5)
+#: and "mean" (the paper's eq. 5 and its authors' code: S = sign(mean ID - mean OOD), a tie gives +1).
+SIGN_RULES: tuple[str, ...] = ("auroc", "mean")
+
+
+def sign(a_id: ArrayLike | Tensor, a_ood: ArrayLike | Tensor, *, rule: str) -> int:
+    """S = +1 when the aggregate is larger on ID than on OOD validation data by ``rule``, else -1.
+
+    The "mean" rule lets one extreme OOD set decide S for all of them (e.g. uniform noise with a
+    saliency norm ten ID standard deviations above the ID mean flips S for every other set); the
+    "auroc" rule counts how often an OOD value lies below an ID one, so no single set dominates.
+    """
+    a, o = _vector(a_id, "a_id"), _vector(a_ood, "a_ood")
     if rule == "mean":
-        return 1 if a_id.mean() >= a_ood.mean() else -1
+        return 1 if a.mean() >= o.mean() else -1
     if rule == "auroc":
-        return 1 if auroc(a_id, a_ood) >= 0.5 else -1
-    raise ValueError(f"unknown sign_rule {rule!r}; known: 'mean', 'auroc'")
+        return 1 if auroc(a, o) >= 0.5 else -1
+    raise ValueError(f"unknown sign_rule {rule!r}; known: {', '.join(SIGN_RULES)}")
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,12 @@ def fit_salagg(
     mls_id_val: ArrayLike | Tensor,
     agg_ood_val: ArrayLike | Tensor,
     *,
-    sign_rule: str = "mean",
+    sign_rule: str,
 ) -> SalAggFit:
     """Fit SalAgg+MLS (salagg paper, eqs. 2-6): sigma_Agg, sigma_MLS on ID validation, sign S.
 
-    sign_rule "mean" (the paper, and its authors' code): S = sign(mean ID agg - mean OOD-val agg),
-    a tie gives +1; "auroc": S = +1 if the aggregate's validation AUROC (ID positive) >= 0.5.
-    Standard deviations use ddof = 1 (torch's default, as in the authors' code).
+    ``sign_rule``: one of :data:`SIGN_RULES` (see :func:`sign`).  Standard deviations use ddof = 1
+    (torch's default, as in the authors' code).
     """
     a_id, m_id = _vector(agg_id_val, "agg_id_val"), _vector(mls_id_val, "mls_id_val")
     a_ood = _vector(agg_ood_val, "agg_ood_val")
@@ -66,11 +76,11 @@ def fit_salagg(
         raise ValueError(
             f"agg_id_val ({len(a_id)}) and mls_id_val ({len(m_id)}) must describe the same samples"
         )
-    sign = _sign(a_id, a_ood, sign_rule)
+    s_sign = sign(a_id, a_ood, rule=sign_rule)
     s_a, s_m = float(a_id.std(ddof=1)), float(m_id.std(ddof=1))
     if s_a == 0 or s_m == 0:
         raise ValueError(f"zero ID standard deviation (aggregate {s_a}, MLS {s_m}); cannot standardise")
-    return SalAggFit(sigma_agg=s_a, sigma_mls=s_m, sign=sign)
+    return SalAggFit(sigma_agg=s_a, sigma_mls=s_m, sign=s_sign)
 
 
 def salagg_mls(agg: ArrayLike | Tensor, mls: ArrayLike | Tensor, fit: SalAggFit) -> Tensor:
@@ -99,14 +109,14 @@ def select_aggregate(
     *,
     mls_id: ArrayLike | Tensor | None = None,
     mls_ood: ArrayLike | Tensor | None = None,
-    sign_rule: str = "mean",
+    sign_rule: str,
 ) -> AggregateSelection:
     """Pick one saliency method's aggregate by validation AUROC (salagg paper, sec. 5.3).
 
     id_val / ood_val : aggregate name -> (N_id,) / (N_ood,) values on the validation split.  Without
     MLS the criterion is the aggregate's own AUROC after the sign S (the paper's Figure 1 basis);
     with ``mls_id``/``mls_ood`` it is the AUROC of SalAgg+MLS fitted on the same validation data.
-    Ties go to the first name.
+    ``sign_rule``: see :func:`sign`.  Ties go to the first name.
     """
     if set(id_val) != set(ood_val) or not id_val:
         raise ValueError(
@@ -120,7 +130,7 @@ def select_aggregate(
         a_id, a_ood = _vector(id_val[name], f"id_val[{name!r}]"), _vector(ood_val[name], f"ood_val[{name!r}]")
         if mls_id is None:
             value = auroc(a_id, a_ood)
-            scores[name] = value if _sign(a_id, a_ood, sign_rule) == 1 else 1.0 - value
+            scores[name] = value if sign(a_id, a_ood, rule=sign_rule) == 1 else 1.0 - value
         else:
             fit = fit_salagg(a_id, mls_id, a_ood, sign_rule=sign_rule)
             scores[name] = auroc(

@@ -4,14 +4,18 @@ The chapter's code, so that the notebook only sets parameters, calls and display
 
 * :mod:`.runs`: :func:`make_runs` builds the (benchmark, classifier) pairs of a preset: ``offline``
   (cell benchmarks at 32 and 64 px with small ResNets trained here), ``real`` (the CIFAR-10 JPEG
-  benchmark with the ResNet-20/56 checkpoints), ``full`` (OpenOOD v1.5 image lists and checkpoints), ``smoke``.
+  benchmark with the ResNet-20 checkpoint, or others by name), ``full`` (OpenOOD v1.5 image lists and checkpoints), ``smoke``.
 * :mod:`.scores`: :func:`compute_scores`, per image, the classical OOD scores and the 5 x 9 saliency
-  aggregates (maps cached keyed by model weights, images and settings); SalAgg+MLS, selection, bootstraps.
+  aggregates (maps cached keyed by model weights, images and settings), AUROCs per set and group.
+* :mod:`.combination`: SalAgg+MLS (sign rule, standard deviations) and the selection of aggregates.
+* :mod:`.bootstrap`: paired bootstrap replicates of test AUROCs, for Table 1 and the 95% intervals.
 * :mod:`.tables`, :mod:`.theorem`, :mod:`.plots`: AUROC grids (Figs. 1, 3-6), correlation with the MLS
   (Fig. 2), Table 1 (bootstrap + Wilcoxon), Table 2, the appendix theorem, and the paper-vs-ours tables.
-* :mod:`.claims`: our verdicts on the paper's claims (wording in ``data/paper_numbers/salagg.yaml``).
+* :mod:`.claims`: our verdicts on the paper's claims (wording in ``data/paper_numbers/salagg.yaml``),
+  decided on 95% intervals, and the headline numbers.
 """
 
+from .bootstrap import bootstrap_group, bootstrap_runs, interval_table
 from .claims import (
     CLOSE_DETECTOR,
     CLOSE_MARGIN,
@@ -19,30 +23,39 @@ from .claims import (
     claim_close_to_best,
     claim_gbp_far,
     claim_gradcam_correlation,
+    claim_id_magnitude,
     claim_magnitude,
     claim_significant,
     claim_theorem,
+    magnitude_table,
+    summary,
+)
+from .combination import (
+    SELECTION_RULES,
+    best_combination,
+    fit_combination,
+    select_on_validation,
+    selected_combinations,
+    sign_table,
+    with_salagg,
 )
 from .plots import plot_grid, plot_grids
-from .runs import Run, accuracy_table, make_runs, subsample, subsample_runs
+from .runs import Run, accuracy_table, make_runs, subsample
 from .scores import (
+    BASELINES,
     METHODS,
     SaliencySettings,
     Scores,
-    best_combination,
     compute_scores,
-    fit_combination,
     method_specs,
     pairs,
-    select_on_validation,
-    selected_combinations,
     set_aurocs,
     undefined_table,
-    with_salagg,
 )
 from .tables import (
     AUROC_DECIMALS,
     EXAMPLES,
+    SIGN_RULE_LABELS,
     auroc_grid,
     classical_table,
     compare_baselines,
@@ -50,8 +63,8 @@ from .tables import (
     correlation_grid,
     links,
     paper_table1,
-    summary,
     table1,
+    table1_by_rule,
     table1_wide,
     table2,
 )
@@ -59,20 +72,26 @@ from .theorem import theorem_check, theorem_table
 
 __all__ = [
     "AUROC_DECIMALS",
+    "BASELINES",
     "CLOSE_DETECTOR",
     "CLOSE_MARGIN",
     "EXAMPLES",
     "METHODS",
+    "SELECTION_RULES",
+    "SIGN_RULE_LABELS",
     "Run",
     "SaliencySettings",
     "Scores",
     "accuracy_table",
     "auroc_grid",
     "best_combination",
+    "bootstrap_group",
+    "bootstrap_runs",
     "claim_beats_mls",
     "claim_close_to_best",
     "claim_gbp_far",
     "claim_gradcam_correlation",
+    "claim_id_magnitude",
     "claim_magnitude",
     "claim_significant",
     "claim_theorem",
@@ -82,7 +101,9 @@ __all__ = [
     "compute_scores",
     "correlation_grid",
     "fit_combination",
+    "interval_table",
     "links",
+    "magnitude_table",
     "make_runs",
     "method_specs",
     "pairs",
@@ -92,10 +113,11 @@ __all__ = [
     "select_on_validation",
     "selected_combinations",
     "set_aurocs",
+    "sign_table",
     "subsample",
-    "subsample_runs",
     "summary",
     "table1",
+    "table1_by_rule",
     "table1_wide",
     "table2",
     "theorem_check",

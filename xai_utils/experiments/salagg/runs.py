@@ -57,22 +57,6 @@ def subsample(
     )
 
 
-def subsample_runs(runs: Mapping[str, Run], sizes: Sequence[int], *, seed: int) -> dict[str, Run]:
-    """The runs with their benchmarks subsampled to ``sizes`` = [ID val, ID test, OOD val, OOD test]
-    images (per OOD set); an empty ``sizes`` returns the runs unchanged (saliency on every image)."""
-    if not sizes:
-        return dict(runs)
-    if len(sizes) != 4:
-        raise ValueError(
-            f"sizes must be [n_id_val, n_id_test, n_ood_val, n_ood_test] or [], got {list(sizes)}"
-        )
-    a, b, c, d = (int(v) for v in sizes)
-    return {
-        k: replace(r, bench=subsample(r.bench, n_id_val=a, n_id_test=b, n_ood_val=c, n_ood_test=d, seed=seed))
-        for k, r in runs.items()
-    }
-
-
 def _offline_runs(
     *,
     sizes: Sequence[int],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,14 +22,20 @@ from ...ood import saliency_aggregates, saliency_column
 from .runs import Run
 
 #: The paper's five methods (attribution registry names) and their parameters.  LIME and Occlusion use
-#: the attribution package's default features: a 4 x 4 grid of equal rectangles, zero baseline.
+#: the attribution package's default features: a 4 x 4 grid of equal rectangles.  Their baseline, and
+#: IG's, is set per run by :data:`BASELINES`.
 PAPER_PARAMS: dict[str, dict[str, Any]] = {
     "lime": {"n_samples": 100, "p": 0.5, "kernel_width": 0.25, "distance": "mask_cosine"},
-    "occlusion": {"baseline": 0.0},
+    "occlusion": {},
     "gradcam": {},
-    "integrated_gradients": {"baseline": "zero", "n_steps": 50},
+    "integrated_gradients": {"n_steps": 50},
     "guided_backprop": {},
 }
+#: The "zero" that Occlusion and LIME put in and IG starts from, in the [0, 1] pixels our models take
+#: (they normalise inside).  The paper's pipeline (OpenOOD) feeds normalised tensors, so its zero is
+#: ``mean_colour``: the normalisation mean of the benchmark, a grey; ``black`` is zero in pixel space.
+BASELINES: tuple[str, ...] = ("mean_colour", "black")
+
 #: Display name (``attribution.LABELS``: "LIME", "Occlusion", "GradCAM", "IG", "GBP") -> (registry
 #: name, the paper's parameters).  The display names label every column ("GBP-norm") and table.
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -47,10 +53,20 @@ def pairs(combos: Combos) -> list[tuple[str, str]]:
     return list(dict.fromkeys((str(m), str(a)) for m, a in items))
 
 
+def baseline_colour(baseline: str, mean: Sequence[float]) -> list[float]:
+    """Per-channel colour in [0, 1] pixels of a :data:`BASELINES` name, for a benchmark normalised by ``mean``."""
+    if baseline == "mean_colour":
+        return [float(v) for v in mean]
+    if baseline == "black":
+        return [0.0] * len(mean)
+    raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
+
+
 def method_specs(
-    methods: Sequence[str], *, ig_steps: int, lime_samples: int, seed: int
+    methods: Sequence[str], *, ig_steps: int, lime_samples: int, seed: int, colour: Sequence[float] | None = None
 ) -> dict[str, tuple[str, dict]]:
-    """``METHODS`` restricted to ``methods`` with IG's steps, LIME's samples and LIME's mask seed set."""
+    """``METHODS`` restricted to ``methods`` with IG's steps, LIME's samples and LIME's mask seed set, and
+    with ``colour`` (per channel, from :func:`baseline_colour`) as the baseline of LIME, Occlusion and IG."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown saliency methods {unknown}; known: {list(METHODS)}")
@@ -61,20 +77,35 @@ def method_specs(
         if name == "lime":
             kw["n_samples"] = int(lime_samples)
             kw["seed"] = int(seed)
+        if colour is not None and name in ("lime", "occlusion", "integrated_gradients"):
+            kw["baseline"] = [float(c) for c in colour]
     return specs
+
+
+def _as_tensors(specs: Mapping[str, tuple[str, Mapping[str, Any]]]) -> dict[str, tuple[str, dict]]:
+    """Specs with each per-channel baseline list as a (C, 1, 1) tensor, as the attribution methods take it."""
+    out = {}
+    for label, (name, kw) in specs.items():
+        kw = dict(kw)
+        if isinstance(kw.get("baseline"), list):
+            kw["baseline"] = torch.tensor(kw["baseline"], dtype=torch.float32)[:, None, None]
+        out[label] = (name, kw)
+    return out
 
 
 @dataclass(frozen=True)
 class SaliencySettings:
     """How the saliency aggregates of :func:`compute_scores` are computed: ``methods`` (names in
-    :data:`METHODS`) x ``aggregates`` (names in ``ood.AGGREGATES``), IG's steps, LIME's samples,
-    ``batch_size`` images per attribution call, ``chunk_size`` perturbed images per forward pass, and
-    the chapter ``seed`` (LIME's masks)."""
+    :data:`METHODS`) x ``aggregates`` (names in ``ood.AGGREGATES``), IG's steps, LIME's samples, the
+    ``baseline`` of LIME, Occlusion and IG (a :data:`BASELINES` name), ``batch_size`` images per
+    attribution call, ``chunk_size`` perturbed images per forward pass, and the chapter ``seed``
+    (LIME's masks)."""
 
     methods: tuple[str, ...]
     aggregates: tuple[str, ...]
     ig_steps: int
     lime_samples: int
+    baseline: str
     batch_size: int
     chunk_size: int
     seed: int
@@ -85,11 +116,18 @@ class SaliencySettings:
         unknown = [a for a in self.aggregates if a not in ood.AGGREGATES]
         if unknown:
             raise ValueError(f"unknown aggregates {unknown}; known: {sorted(ood.AGGREGATES)}")
-        self.specs()  # unknown methods raise here
+        self.specs((0.0, 0.0, 0.0))  # unknown methods and baselines raise here
 
-    def specs(self) -> dict[str, tuple[str, dict]]:
-        """Label -> (attribution method, parameters) of the methods (see :func:`method_specs`)."""
-        return method_specs(self.methods, ig_steps=self.ig_steps, lime_samples=self.lime_samples, seed=self.seed)
+    def specs(self, mean: Sequence[float]) -> dict[str, tuple[str, dict]]:
+        """Label -> (attribution method, parameters) for a benchmark normalised by ``mean`` (see
+        :func:`method_specs`); baselines as per-channel lists."""
+        return method_specs(
+            self.methods,
+            ig_steps=self.ig_steps,
+            lime_samples=self.lime_samples,
+            seed=self.seed,
+            colour=baseline_colour(self.baseline, mean),
+        )
 
 
 def _digest(*items: Tensor | Mapping[str, Tensor]) -> str:
@@ -102,14 +140,21 @@ def _digest(*items: Tensor | Mapping[str, Tensor]) -> str:
     return h.hexdigest()[:24]
 
 
-def _split_saliency(model: nn.Module, x: Tensor, saliency: SaliencySettings, *, use_cache: bool) -> dict[str, Tensor]:
-    specs = saliency.specs()
+def _split_saliency(
+    model: nn.Module, x: Tensor, saliency: SaliencySettings, mean: Sequence[float], *, use_cache: bool
+) -> dict[str, Tensor]:
+    specs = saliency.specs(mean)
     if not specs:
         return {}
 
     def build() -> dict[str, Tensor]:
         return saliency_aggregates(
-            model, x, specs, saliency.aggregates, batch_size=saliency.batch_size, chunk_size=saliency.chunk_size
+            model,
+            x,
+            _as_tensors(specs),
+            saliency.aggregates,
+            batch_size=saliency.batch_size,
+            chunk_size=saliency.chunk_size,
         )
 
     if not use_cache:
@@ -163,12 +208,13 @@ class Scores:
     classical: tuple[str, ...]
     notes: dict[str, Any] = field(default_factory=dict)
 
-    def values(self, col: str, set_name: str, part: str) -> np.ndarray:
+    def values(self, col: str, set_name: str, part: str, *, defined: bool = True) -> np.ndarray:
+        """The column's values on one set and part; ``defined``: without the NaNs of undefined aggregates."""
         t = self.table
         v = t.loc[(t["set"] == set_name) & (t["part"] == part), col].to_numpy(np.float64)
         if v.size == 0:
             raise ValueError(f"{self.name}: no rows for set {set_name!r}, part {part!r}")
-        return v
+        return v[~np.isnan(v)] if defined else v
 
     @property
     def saliency_columns(self) -> list[str]:
@@ -187,8 +233,10 @@ def compute_scores(
 
     ReAct (and any score in ``ood.FITTED``) is fitted on the ID validation images.  Saliency maps
     (:func:`~xai_utils.ood.saliency.saliency_aggregates` with ``saliency``'s settings; None: classical
-    scores only) are cached per (model weights, images, settings) when ``use_cache``.  Returns run name
-    -> :class:`Scores`.
+    scores only) are cached per (model weights, images, settings) when ``use_cache``.  A scale-invariant
+    aggregate that is undefined on an image (zero denominator) is NaN there and counted in
+    ``notes["undefined"]``; every AUROC of it is then taken on the images where it is defined.  Returns
+    run name -> :class:`Scores`.
     """
     classical = tuple(dict.fromkeys(("mls", "msp", *classical)))
     out = {}
@@ -203,10 +251,11 @@ def compute_scores(
             x = split.x.to(dev)
             cols = classical_scores(model, x, classical, fits)
             if saliency is not None:
-                cols.update(_split_saliency(model, x, saliency, use_cache=use_cache))
+                cols.update(_split_saliency(model, x, saliency, b.mean, use_cache=use_cache))
             for k in [k for k in cols if k.startswith("undefined/")]:
-                flags = cols.pop(k)
-                undefined[k.split("/", 1)[1]] = undefined.get(k.split("/", 1)[1], 0) + int(flags.sum())
+                flags, col = cols.pop(k).bool(), k.split("/", 1)[1]
+                cols[col] = cols[col].masked_fill(flags, float("nan"))  # no value, rather than a made-up 0
+                undefined[col] = undefined.get(col, 0) + int(flags.sum())
             frame = pd.DataFrame({k: v.numpy() for k, v in cols.items()})
             frame.insert(0, "part", part)
             frame.insert(0, "set", set_name)
@@ -226,7 +275,7 @@ def compute_scores(
 
 
 def undefined_table(scores: Mapping[str, Scores]) -> pd.DataFrame:
-    """Per run: how many images had an undefined scale-invariant aggregate (set to 0), per column."""
+    """Per run: how many images had an undefined scale-invariant aggregate (left out of its AUROCs), per column."""
     rows = {
         n: {"images": s.notes.get("images", len(s.table)), **s.notes.get("undefined", {})}
         for n, s in scores.items()
@@ -234,12 +283,19 @@ def undefined_table(scores: Mapping[str, Scores]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").fillna(0).astype(int)
 
 
+def auroc_pct(id_v: np.ndarray, ood_v: np.ndarray) -> float:
+    """AUROC (%) of ID vs OOD values on the defined (non-NaN) ones; NaN where a side has none."""
+    id_v, ood_v = id_v[~np.isnan(id_v)], ood_v[~np.isnan(ood_v)]
+    return 100.0 * metrics.auroc(id_v, ood_v) if id_v.size and ood_v.size else float("nan")
+
+
 def set_aurocs(scores: Scores, columns: Sequence[str], part: str = "test") -> pd.DataFrame:
-    """AUROC (%) of each column per OOD set and per group (mean over the group's sets).  Index: columns."""
+    """AUROC (%) of each column per OOD set and per group (mean over the group's sets), on the images
+    where the column is defined.  Index: columns."""
     rows = {}
     for col in columns:
         id_v = scores.values(col, "id", part)
-        row = {s: 100.0 * metrics.auroc(id_v, scores.values(col, s, part)) for s in scores.groups}
+        row = {s: auroc_pct(id_v, scores.values(col, s, part)) for s in scores.groups}
         present = []
         for g in ("near", "far"):
             vals = [row[k] for k, gg in scores.groups.items() if gg == g]
@@ -259,76 +315,3 @@ def method_grid(values: Mapping[str, float], methods: Sequence[str], aggregates:
     )
     g.index.name, g.columns.name = "method", "aggregate"
     return g
-
-
-# ----------------------------------------------------------------------------- SalAgg+MLS and selection
-
-
-def fit_combination(scores: Scores, col: str, *, sign_rule: str = "mean") -> ood.SalAggFit:
-    """SalAgg+MLS constants for one aggregate column: sigmas on ID val, sign from ID val vs all OOD val."""
-    ood_val = np.concatenate([scores.values(col, s, "val") for s in scores.groups])
-    return ood.fit_salagg(
-        scores.values(col, "id", "val"), scores.values("mls", "id", "val"), ood_val, sign_rule=sign_rule
-    )
-
-
-def with_salagg(scores: Scores, combos: Combos) -> tuple[Scores, dict[str, ood.SalAggFit]]:
-    """Add SalAgg+MLS columns ``"<method>-<agg>+MLS"`` for ``combos`` (method -> aggregate)."""
-    table, fits = scores.table.copy(), {}
-    for m, a in pairs(combos):
-        col = saliency_column(m, a)
-        fits[col] = fit_combination(scores, col)
-        table[f"{col}+MLS"] = ood.salagg_mls(
-            torch.tensor(table[col].to_numpy()), torch.tensor(table["mls"].to_numpy()), fits[col]
-        ).numpy()
-    return replace(scores, table=table), fits
-
-
-def select_on_validation(scores: Mapping[str, Scores]) -> pd.DataFrame:
-    """Validation AUROC (%) of SalAgg+MLS for every (method, aggregate), mean of near and far, averaged
-    over runs; column ``selected`` names each method's best aggregate (the paper's sec. 5.3 selection)."""
-    first = next(iter(scores.values()))
-    per_run = []
-    for s in scores.values():
-        s2, _ = with_salagg(s, {})
-        table = s2.table
-        for c in s.saliency_columns:
-            table[c] = ood.salagg_mls(
-                torch.tensor(table[c].to_numpy()),
-                torch.tensor(table["mls"].to_numpy()),
-                fit_combination(s, c),
-            ).numpy()
-        per_run.append(set_aurocs(s2, s.saliency_columns, part="val")["all"])
-    grid = method_grid(pd.concat(per_run, axis=1).mean(axis=1), first.methods, first.aggregates)
-    grid["selected"] = grid[list(first.aggregates)].idxmax(axis=1)
-    return grid
-
-
-def best_combination(selection: pd.DataFrame) -> list[tuple[str, str]]:
-    """The single (method, aggregate) with the best validation AUROC of SalAgg+MLS, as a one-pair list."""
-    grid = selection.drop(columns="selected").astype(float)
-    m, a = grid.stack().idxmax()
-    return [(str(m), str(a))]
-
-
-def selected_combinations(selection: pd.DataFrame) -> dict[str, str]:
-    """Method -> aggregate chosen on validation (from :func:`select_on_validation`)."""
-    return dict(selection["selected"])
-
-
-def bootstrap_group(s: Scores, cols: Sequence[str], group: str, *, n_boot: int, seed: int) -> dict[str, np.ndarray]:
-    """Test AUROC (%) of ``cols`` on ``n_boot`` bootstraps of the ID and ``group`` OOD test images, mean
-    over the group's sets; every column gets the same resamples (paired, for the Wilcoxon test)."""
-    sets = [k for k, g in s.groups.items() if g == group]
-    id_all = {c: s.values(c, "id", "test") for c in cols}
-    ood_all = {(c, k): s.values(c, k, "test") for c in cols for k in sets}
-    rng = np.random.default_rng(config.sub_seed(seed, f"{s.name}/{group}"))
-    out = {c: np.empty(n_boot) for c in cols}
-    for b in range(n_boot):
-        i_id = rng.integers(0, len(id_all[cols[0]]), len(id_all[cols[0]]))
-        i_ood = {k: rng.integers(0, len(ood_all[(cols[0], k)]), len(ood_all[(cols[0], k)])) for k in sets}
-        for c in cols:
-            out[c][b] = 100.0 * np.mean(
-                [metrics.auroc(id_all[c][i_id], ood_all[(c, k)][i_ood[k]]) for k in sets]
-            )
-    return out

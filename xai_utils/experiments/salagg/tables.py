@@ -13,7 +13,9 @@ import pandas as pd
 
 from ... import metrics, report
 from ...ood import saliency_column
-from .scores import Combos, Scores, bootstrap_group, method_grid, pairs, set_aurocs, with_salagg
+from .bootstrap import bootstrap_group
+from .combination import with_salagg
+from .scores import Combos, Scores, method_grid, pairs, set_aurocs
 
 #: Decimals of every AUROC (%) we show.  Our sets hold tens of OOD images, so one ID/OOD pair that swaps
 #: order moves an AUROC by a few hundredths, and float rounding on another CPU can swap nearly tied
@@ -88,17 +90,19 @@ def table1(
     *,
     n_boot: int,
     seed: int,
-    baseline: str = "MLS",
+    sign_rule: str,
 ) -> pd.DataFrame:
-    """Table 1: mean test AUROC (%) over ``n_boot`` paired bootstraps of SalAgg+MLS (``combos``) and the
-    MLS, per run and group; one-sided Wilcoxon vs MLS, Bonferroni over the methods, stars.
+    """Table 1: mean test AUROC (%) over ``n_boot`` paired bootstraps of SalAgg+MLS (``combos``, S by
+    ``sign_rule``) and the MLS, per run and group; one-sided Wilcoxon vs MLS, Bonferroni over the
+    methods, stars.
 
     Returns a long frame indexed (run, group, method) with columns auroc, p, p_corrected, stars, paper_key.
     """
     rows = []
     for name, s in scores.items():
-        s2, _ = with_salagg(s, combos)
+        s2, _ = with_salagg(s, combos, sign_rule=sign_rule)
         cols = [saliency_column(m, a) for m, a in pairs(combos)]
+        baseline = "MLS"  # the label of the reference row, as the paper's table
         labels = {baseline: "mls", **{c: f"{c}+MLS" for c in cols}}
         for group in ("near", "far"):
             if group not in s.groups.values():  # e.g. a benchmark with far-OOD sets only
@@ -142,6 +146,22 @@ def table1_wide(t1: pd.DataFrame, decimals: int = AUROC_DECIMALS) -> pd.DataFram
     return wide.reindex(pd.MultiIndex.from_tuples(order, names=["run", "group"]))[
         list(dict.fromkeys(t1.index.get_level_values("method")))
     ]
+
+
+#: How Table 1 labels the sign rules (``ood.SIGN_RULES``) of its rows.
+SIGN_RULE_LABELS: dict[str, str] = {
+    "auroc": "S by validation AUROC",
+    "mean": "S by validation means (paper, eq. 5)",
+}
+
+
+def table1_by_rule(tables: Mapping[str, pd.DataFrame], decimals: int = AUROC_DECIMALS) -> pd.DataFrame:
+    """Several Table 1s (sign rule -> :func:`table1`) as one wide table, one row per (run, group, S rule)."""
+    wide = {SIGN_RULE_LABELS[r]: table1_wide(t, decimals) for r, t in tables.items()}
+    out = pd.concat(wide, names=["S rule"]).reorder_levels(["run", "group", "S rule"])
+    order = list(dict.fromkeys(next(iter(tables.values())).index.droplevel("method")))
+    return out.reindex(pd.MultiIndex.from_tuples(
+        [(r, g, lab) for r, g in order for lab in wide], names=["run", "group", "S rule"]))
 
 
 def paper_table1() -> pd.DataFrame:
@@ -205,12 +225,14 @@ def compare_baselines(scores: Mapping[str, Scores], grid_all: pd.DataFrame) -> p
     return pd.concat(frames, names=["run"])
 
 
-def detector_table(scores: Mapping[str, Scores], combos: Combos, *, part: str = "test") -> pd.DataFrame:
-    """Table 2, measured: test AUROC (%) per run and group of every classical score and of SalAgg+MLS
-    for ``combos``.  Index (run, detector); columns near, far."""
+def detector_table(
+    scores: Mapping[str, Scores], combos: Combos, *, sign_rule: str, part: str = "test"
+) -> pd.DataFrame:
+    """Table 2, measured: test AUROC (%) on all test images, per run and group, of every classical score
+    and of SalAgg+MLS for ``combos``.  Index (run, detector); columns near, far."""
     frames = {}
     for name, s in scores.items():
-        s2, _ = with_salagg(s, combos)
+        s2, _ = with_salagg(s, combos, sign_rule=sign_rule)
         cols = list(s.classical) + [f"{saliency_column(m, a)}+MLS" for m, a in pairs(combos)]
         t = set_aurocs(s2, cols, part)[["near", "far"]]
         t.index = [SCORE_NAMES.get(c, c) for c in cols]
@@ -242,9 +264,9 @@ def paper_table2(keys: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def table2(scores: Mapping[str, Scores], combos: Combos) -> pd.DataFrame:
+def table2(scores: Mapping[str, Scores], combos: Combos, *, sign_rule: str) -> pd.DataFrame:
     """Ours (measured) followed by the paper's Table 2 rows for the same benchmarks, AUROC (%)."""
-    ours = detector_table(scores, combos)
+    ours = detector_table(scores, combos, sign_rule=sign_rule)
     return pd.concat([ours.round(AUROC_DECIMALS), paper_table2([s.paper_key for s in scores.values()])])
 
 
@@ -279,21 +301,3 @@ def links(preset: str):
     else:
         text = f"Preset `{preset}`: a quick check of the code, not a result."
     return Markdown(text)
-
-
-def summary(
-    scores: Mapping[str, Scores], grid_all: pd.DataFrame, t1: pd.DataFrame, check: pd.DataFrame
-) -> dict[str, float]:
-    """A few headline numbers (recorded with ``report.record`` for the book's overview and tests)."""
-    base = baseline_aurocs(scores)
-    far = t1.xs("far", level="group")
-    out = {
-        "fig1.mls": float(base[("mls", "all")].mean()),
-        "fig1.best": float(grid_all.to_numpy(dtype=float).max()),
-        "theorem.max_relative_error": float(check["relative to |MLS|"].max()),
-        "table1.far.mls": float(far.xs("MLS", level="method")["auroc"].mean()),
-    }
-    if "GBP-norm" in far.index.get_level_values("method"):
-        out["table1.far.gbp_norm"] = float(far.xs("GBP-norm", level="method")["auroc"].mean())
-    return {k: round(report.record(k, v, "float_error"), 6) if k.startswith("theorem.")
-            else round(report.record(k, v, "auroc%"), AUROC_DECIMALS) for k, v in out.items()}
