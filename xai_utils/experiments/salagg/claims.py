@@ -175,7 +175,8 @@ def claim_gbp_far(
         gap = t.loc["GBP-norm", "auroc"] - t.loc["MLS", "auroc"]
         best = t["auroc"].drop("MLS").idxmax() == "GBP-norm"
         verdicts.append("does not hold" if not best or hi <= 0 else "holds" if lo > 0 else "not testable here")
-        parts.append(f"{run}: GBP-norm+MLS - MLS {_ci(gap, lo, hi)}{t.loc['GBP-norm', 'stars']}, "
+        stars = t.loc["GBP-norm", "stars"] or "not significant"
+        parts.append(f"{run}: GBP-norm+MLS - MLS {_ci(gap, lo, hi)} (Wilcoxon: {stars}), "
                      f"{'the best' if best else 'not the best'} of the five")
     if not verdicts:
         return _claim("gbp_far", "GBP not run", "not testable here", _missing("GBP"))

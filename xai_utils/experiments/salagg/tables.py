@@ -255,12 +255,15 @@ def paper_table2(keys: Sequence[str]) -> pd.DataFrame:
     rows = {}
     for key in dict.fromkeys(keys):
         for pid, label in names.items():
+            ids = {g: f"table2.{key}.{g}.{pid}" for g in ("near", "far")}
+            notes = nums.loc[list(ids.values()), "note"].dropna().unique()
             rows[(f"{key} (paper)", label)] = {
-                g: nums.loc[f"table2.{key}.{g}.{pid}", "value"] for g in ("near", "far")
+                **{g: nums.loc[i, "value"] for g, i in ids.items()},
+                "source": "paper (reported; OpenOOD v1.5 numbers for the others)"
+                + "".join(f"; note: {n}" for n in notes),
             }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["run", "detector"]
-    out["source"] = "paper (reported; OpenOOD v1.5 numbers for the others)"
     return out
 
 
