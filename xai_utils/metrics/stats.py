@@ -148,15 +148,21 @@ class MeanCI:
     confidence: float
 
 
-def mean_ci(values: ArrayLike, *, confidence: float = 0.95) -> MeanCI:
-    """Mean and t-interval ``mean +- t_{(1+c)/2, n-1} * s / sqrt(n)`` of a 1-D sample (n >= 2)."""
-    x = _as_array(values, "values").astype(np.float64)
+def _sample(values: ArrayLike, name: str, caller: str, confidence: float) -> np.ndarray:
+    """A finite 1-D float64 sample of at least 2 values, and a confidence in (0, 1), checked for ``caller``."""
+    x = _as_array(values, name).astype(np.float64)
     if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"mean_ci needs a 1-D sample of at least 2 values, got shape {x.shape}")
+        raise ValueError(f"{caller} needs a 1-D sample of at least 2 {name}, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError("values contain NaN/inf")
+        raise ValueError(f"{name} contain NaN/inf")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return x
+
+
+def mean_ci(values: ArrayLike, *, confidence: float = 0.95) -> MeanCI:
+    """Mean and t-interval ``mean +- t_{(1+c)/2, n-1} * s / sqrt(n)`` of a 1-D sample (n >= 2)."""
+    x = _sample(values, "values", "mean_ci", confidence)
     m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
     half = float(stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * se
     return MeanCI(mean=m, low=m - half, high=m + half, n=int(x.size), confidence=confidence)
@@ -164,12 +170,6 @@ def mean_ci(values: ArrayLike, *, confidence: float = 0.95) -> MeanCI:
 
 def percentile_interval(replicates: ArrayLike, *, confidence: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval (low, high) of a statistic from its (n,) bootstrap replicates."""
-    x = _as_array(replicates, "replicates").astype(np.float64)
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"percentile_interval needs a 1-D array of at least 2 replicates, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("replicates contain NaN/inf")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = _sample(replicates, "replicates", "percentile_interval", confidence)
     lo, hi = np.percentile(x, [50 * (1 - confidence), 50 * (1 + confidence)])
     return float(lo), float(hi)
