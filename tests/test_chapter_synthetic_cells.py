@@ -323,11 +323,12 @@ def test_summaries_and_checks(tiny_eval):
         "recall_order",
     }
     assert all(c["verdict"] in report.VERDICTS and c["ours"] for c in chk.values())
-    for key in ("deconvolution", "sparsity"):  # not evaluated here
+    for key in ("deconvolution", "sparsity", "clamping"):  # not evaluated here (two families only)
         assert chk[key]["verdict"] == "not testable here" and chk[key]["why"].startswith("needs")
-    for key in ("dl_dls_alike", "abs_recall", "clamping"):
+    for key in ("dl_dls_alike", "abs_recall"):
         assert chk[key]["verdict"] == "holds by construction" and chk[key]["why"]
-    assert set(chk) == set(report.paper_claims("synthetic_cells"))  # every check has the paper's wording
+    # every check has the paper's wording; dl_dls_alike_data is checked by sc.check_informative
+    assert set(chk) | {"dl_dls_alike_data"} == set(report.paper_claims("synthetic_cells"))
     assert set(sc.accuracy_numbers(ev)) == {"table1.vgg.acc", "table1.alexnet.acc"}
     assert sc.roc_summary(ev.roc).shape[0] == 2 * len(methods)
     fpt = sc.fp_rule_table(ev)
@@ -447,3 +448,19 @@ def test_pretrained_state_keeps_fitting_weights_and_a_fresh_head(tmp_path):
             assert torch.equal(state[k], v), k
     with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
         sc.pretrained_state("small_vgg", kw, str(tmp_path / "missing.pth"), seed=0)
+
+
+def test_informative_baselines_can_make_deeplift_shap_differ(tiny_eval):
+    fams, _, _, tiny_splits, _ = tiny_eval
+    splits = {"vgg": tiny_splits, "alexnet": tiny_splits}
+    t = sc.informative_similarity(fams, splits, n_baselines=3, batch_size=5, **_RUN)
+    assert list(t.index) == ["VGG", "AlexNet"] and t["r(DL, DLS data)"].between(-1, 1).all()
+    assert (t["r(DL, DLS data)"] < 0.999).any()  # unlike near-zero baselines, data baselines change the maps
+    again = sc.informative_similarity(fams, splits, n_baselines=3, batch_size=5, **_RUN)
+    pd.testing.assert_frame_equal(t, again)  # seeded
+    assert sc.check_informative(t)["verdict"] == "not testable here"  # no ResNet family here
+    both = pd.DataFrame({"r(DL, DLS data)": [0.9, 0.5]}, index=["VGG", "ResNet"])
+    assert sc.check_informative(both)["verdict"] == "does not hold"
+    assert sc.check_informative(both.assign(**{"r(DL, DLS data)": 0.95}))["verdict"] == "holds"
+    with pytest.raises(ValueError, match="n_baselines"):
+        sc.informative_similarity(fams, splits, n_baselines=0, batch_size=5, **_RUN)

@@ -5,10 +5,12 @@
   :func:`xai_utils.models.fit`, in the paper's regular evaluation mode).
 * :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score (the authors'
   definitions: FP rule, samples, Saliency and Guided Grad-CAM settings).
+* :mod:`.baselines`: DeepLift vs DeepLiftShap with data-sample baselines (a check that can fail).
 * :mod:`.tables`, :mod:`.claims`, :mod:`.galleries`, :mod:`.plots`: what the chapter shows.
 * :mod:`.labels`: the method list and the families' display names (methods': ``attribution.LABELS``).
 """
 
+from .baselines import ALIKE_R, check_informative, informative_similarity
 from .claims import POOR_YOUDEN, checks
 from .evaluation import (
     FIRST_CONV,
@@ -51,6 +53,7 @@ from .tables import (
 )
 
 __all__ = [
+    "ALIKE_R",
     "FIG5_METHODS",
     "FIG6_METHODS",
     "FIRST_CONV",
@@ -66,12 +69,14 @@ __all__ = [
     "accuracy_numbers",
     "branch_table",
     "check_family",
+    "check_informative",
     "checks",
     "evaluate",
     "figure2_cells",
     "first_conv",
     "fp_rule_table",
     "galleries",
+    "informative_similarity",
     "gallery_data",
     "headline",
     "make_splits",

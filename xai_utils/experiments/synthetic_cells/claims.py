@@ -15,8 +15,6 @@ from .labels import family_label
 LOW_RECALL = 0.5
 #: A Fig. 4 curve lies in the "poor ROC region" when max over thresholds of (recall - FPR) stays below this.
 POOR_YOUDEN = 0.3
-#: Clamping "changes" a score when the mean absolute change of a family's points exceeds this.
-CHANGE = 0.01
 #: Accuracy that counts as "very high" for the branch models: the lowest of the paper's Table I (0.951-0.986).
 HIGH_ACC = 0.95
 
@@ -30,6 +28,7 @@ _NEEDS = {
     "abs_recall": "DeepLift or DeepLiftShap in the run",
     "sparsity": "all three families (ResNet, VGG, AlexNet)",
     "recall_order": "all three families (ResNet, VGG, AlexNet)",
+    "clamping": "all three families (ResNet, VGG, AlexNet)",
 }
 #: Why a check cannot fail on this setup.
 _BY_CONSTRUCTION = {
@@ -37,8 +36,6 @@ _BY_CONSTRUCTION = {
     "DeepLift from (almost) its zero baseline and the two maps agree whatever the model",
     "abs_recall": "the bands are symmetric and the ground truth is never negative, so an object pixel "
     "that h puts in its band stays there in |h|: the recall of |h| is at least that of h",
-    "clamping": "clamping to [-0.1, 0.1] changes every map with larger values, and a mean change above "
-    f"{CHANGE} counts as a change: the check cannot fail",
 }
 
 
@@ -56,7 +53,8 @@ def checks(ev: Evaluation) -> dict[str, dict[str, str]]:
 
     Keys: accuracy, recall_low, top_recall, saliency_fpr, deconvolution, poor_roc, dl_dls_alike,
     abs_recall, clamping, sparsity, recall_order.  A claim about methods or families that were not
-    evaluated is "not testable here"; dl_dls_alike, abs_recall and clamping "hold by construction".
+    evaluated is "not testable here"; dl_dls_alike (with the authors' near-zero SHAP baselines; see
+    :mod:`.baselines` for a check that can fail) and abs_recall "hold by construction".
     """
     out: dict[str, tuple[str, bool | None]] = {}  # key -> (ours, holds; None: not testable here)
     acc = ev.accuracy.groupby("family", sort=False)["test_acc"].mean()
@@ -164,12 +162,16 @@ def checks(ev: Evaluation) -> dict[str, dict[str, str]]:
     diff = best.xs("clamped", level="variant") - best.xs("soft", level="variant")
     change = diff.abs().mean(axis=1).groupby(level=0, sort=False).mean()
     better = (diff.sum(axis=1) > 0).groupby(level=0, sort=False).mean()
+    # The paper: changes "more notably for AlexNet and VGG, though not necessarily better": ResNet's
+    # points change least, and not every point improves.
     out["clamping"] = (
         "; ".join(
             f"{family_label(f)}: mean |change| {change[f]:.3f}, {better[f]:.0%} of points better"
             for f in change.index
         ),
-        True,
+        bool(change.idxmin() == "resnet" and (better < 1).all())
+        if {"resnet", "vgg", "alexnet"} <= set(change.index)
+        else None,
     )
 
     dens = ev.density.groupby("family", sort=False)["density"].mean()
