@@ -146,6 +146,8 @@ def test_selection_rules():
     by_agg = S.select_on_validation({"r": s}, rule="aggregate", sign_rule="auroc")
     raw = S.set_aurocs(s, ["B-norm"], part="val").loc["B-norm", "all"]
     assert by_agg.loc["B", "norm"] == pytest.approx(100 - raw)  # larger on OOD: sign-corrected
+    shown = S.selection_table(by_agg)
+    assert shown.loc["A", "norm"] == round(by_agg.loc["A", "norm"]) and shown.loc["A", "selected"] == "norm"
     with pytest.raises(ValueError, match="selection rule"):
         S.select_on_validation({"r": s}, rule="best", sign_rule="auroc")
 

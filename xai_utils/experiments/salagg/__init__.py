@@ -36,6 +36,7 @@ from .combination import (
     fit_combination,
     select_on_validation,
     selected_combinations,
+    selection_table,
     sign_table,
     with_salagg,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "plot_grids",
     "select_on_validation",
     "selected_combinations",
+    "selection_table",
     "set_aurocs",
     "sign_table",
     "subsample",
