@@ -41,7 +41,11 @@ def sign(a_id: ArrayLike | Tensor, a_ood: ArrayLike | Tensor, *, rule: str) -> i
     saliency norm ten ID standard deviations above the ID mean flips S for every other set); the
     "auroc" rule counts how often an OOD value lies below an ID one, so no single set dominates.
     """
-    a, o = _vector(a_id, "a_id"), _vector(a_ood, "a_ood")
+    return _sign(_vector(a_id, "a_id"), _vector(a_ood, "a_ood"), rule)
+
+
+def _sign(a: np.ndarray, o: np.ndarray, rule: str) -> int:
+    """:func:`sign` on arrays already checked by :func:`_vector`."""
     if rule == "mean":
         return 1 if a.mean() >= o.mean() else -1
     if rule == "auroc":
@@ -76,7 +80,7 @@ def fit_salagg(
         raise ValueError(
             f"agg_id_val ({len(a_id)}) and mls_id_val ({len(m_id)}) must describe the same samples"
         )
-    s_sign = sign(a_id, a_ood, rule=sign_rule)
+    s_sign = _sign(a_id, a_ood, sign_rule)
     s_a, s_m = float(a_id.std(ddof=1)), float(m_id.std(ddof=1))
     if s_a == 0 or s_m == 0:
         raise ValueError(f"zero ID standard deviation (aggregate {s_a}, MLS {s_m}); cannot standardise")
@@ -130,7 +134,7 @@ def select_aggregate(
         a_id, a_ood = _vector(id_val[name], f"id_val[{name!r}]"), _vector(ood_val[name], f"ood_val[{name!r}]")
         if mls_id is None:
             value = auroc(a_id, a_ood)
-            scores[name] = value if sign(a_id, a_ood, rule=sign_rule) == 1 else 1.0 - value
+            scores[name] = value if _sign(a_id, a_ood, sign_rule) == 1 else 1.0 - value
         else:
             fit = fit_salagg(a_id, mls_id, a_ood, sign_rule=sign_rule)
             scores[name] = auroc(

@@ -61,10 +61,10 @@ def claim_magnitude(scores: Mapping[str, Scores], grid_all: pd.DataFrame, *, n_b
     cols = {a: [saliency_column(m, a) for m in grid_all.index] for a in grid_all.columns}
     reps = bootstrap_runs(scores, [c for a in grid_all.columns for c in cols[a]], "all", n_boot=n_boot, seed=seed)
 
-    def mean_over(aggs: Sequence[str], fold_of) -> np.ndarray:
-        return np.nanmean([fold_of(c) for a in aggs for c in cols[a]], axis=0)
+    def mean_over(aggs: Sequence[str]) -> np.ndarray:
+        return np.nanmean([_fold(reps[c]) for a in aggs for c in cols[a]], axis=0)
 
-    diff = mean_over(mag, lambda c: _fold(reps[c])) - mean_over(inv, lambda c: _fold(reps[c]))
+    diff = mean_over(mag) - mean_over(inv)
     dist = _fold(grid_all.astype(float))
     m, i = float(np.nanmean(dist[mag].to_numpy())), float(np.nanmean(dist[inv].to_numpy()))
     lo, hi = metrics.percentile_interval(diff)

@@ -60,10 +60,9 @@ def _validation_grid(s: Scores, *, rule: str, sign_rule: str) -> pd.Series:
         signs = pd.Series({c: fit_combination(s, c, sign_rule=sign_rule).sign for c in s.saliency_columns})
         return raw.where(signs == 1, 100.0 - raw)
     if rule == "salagg":
-        table = s.table.copy()
-        for c in s.saliency_columns:
-            table[c] = salagg_column(s, c, fit_combination(s, c, sign_rule=sign_rule))
-        return set_aurocs(replace(s, table=table), s.saliency_columns, part="val")["all"]
+        combined, _ = with_salagg(s, [(m, a) for m in s.methods for a in s.aggregates], sign_rule=sign_rule)
+        grid = set_aurocs(combined, [f"{c}+MLS" for c in s.saliency_columns], part="val")["all"]
+        return grid.set_axis(s.saliency_columns)
     raise ValueError(f"unknown selection rule {rule!r}; known: {', '.join(SELECTION_RULES)}")
 
 
