@@ -93,7 +93,8 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
         report.claim("gbp_far", ours=1, verdict="holds by construction")
     with pytest.raises(KeyError, match="claim 'nope' not in"):
         report.claim("nope", ours=1, verdict="holds")
-    report.claim("gbp_far", ours="16 images", verdict="not testable here", why="needs 300 OOD images")
+    untestable = report.claim("gbp_far", ours="16 images", verdict="not testable here", why="needs 300 OOD images")
+    assert repr(untestable).endswith("-> not testable here")  # "here" once
     report.record("auroc", 0.5, "auroc%")
     with pytest.raises(ValueError, match="unknown kind 'percent'"):
         report.record("x", 1.0, "percent")

@@ -154,15 +154,20 @@ class Verdict:
     ref: str = ""
     why: str = ""
 
+    @property
+    def phrase(self) -> str:
+        """The verdict with "here" once: "holds here", "not testable here"."""
+        return self.verdict if self.verdict.endswith(" here") else f"{self.verdict} here"
+
     def __repr__(self) -> str:
         ref = f" [{self.ref}]" if self.ref else ""
         why = f"\n  why:   {self.why}" if self.why else ""
-        return f"Claim{ref}: {self.claim}\n  paper: {self.paper}\n  ours:  {self.ours}{why}\n  -> {self.verdict} here"
+        return f"Claim{ref}: {self.claim}\n  paper: {self.paper}\n  ours:  {self.ours}{why}\n  -> {self.phrase}"
 
     def _repr_markdown_(self) -> str:
         ref = f" *({self.ref})*" if self.ref else ""
         why = f"<br>why: {self.why}" if self.why else ""
-        return f"**{self.verdict} here**: {self.claim}{ref}<br>paper: {self.paper}; ours: {self.ours}{why}"
+        return f"**{self.phrase}**: {self.claim}{ref}<br>paper: {self.paper}; ours: {self.ours}{why}"
 
 
 def decide(ok: bool) -> str:

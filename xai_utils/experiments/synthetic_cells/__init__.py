@@ -5,12 +5,12 @@
   :func:`xai_utils.models.fit`, in the paper's regular evaluation mode).
 * :mod:`.evaluation`: heatmaps of 8 captum methods scored with the five-band score (the authors'
   definitions: FP rule, samples, Saliency and Guided Grad-CAM settings).
-* :mod:`.baselines`: DeepLift vs DeepLiftShap with data-sample baselines (a check that can fail).
+* :mod:`.baselines`: DeepLift vs DeepLiftShap with data-sample baselines (checks that can fail).
 * :mod:`.tables`, :mod:`.claims`, :mod:`.galleries`, :mod:`.plots`: what the chapter shows.
 * :mod:`.labels`: the method list and the families' display names (methods': ``attribution.LABELS``).
 """
 
-from .baselines import ALIKE_R, check_informative, informative_similarity
+from .baselines import ALIKE_R, background_share, check_artifacts, check_informative, informative_similarity
 from .claims import POOR_YOUDEN, checks
 from .evaluation import (
     FIRST_CONV,
@@ -23,7 +23,7 @@ from .evaluation import (
     score_heatmaps,
 )
 from .families import Branch, Family, check_family, pretrained_state, splits_for, train_families, train_family
-from .galleries import GalleryData, galleries, gallery_data
+from .galleries import FIG6C, GalleryData, galleries, gallery_data, quality_pair
 from .labels import METHODS
 from .plots import (
     FIG5_METHODS,
@@ -55,6 +55,7 @@ from .tables import (
 __all__ = [
     "ALIKE_R",
     "FIG5_METHODS",
+    "FIG6C",
     "FIG6_METHODS",
     "FIRST_CONV",
     "METHODS",
@@ -66,8 +67,10 @@ __all__ = [
     "Family",
     "GalleryData",
     "abs_gain",
+    "background_share",
     "accuracy_numbers",
     "branch_table",
+    "check_artifacts",
     "check_family",
     "check_informative",
     "checks",
@@ -91,6 +94,7 @@ __all__ = [
     "points",
     "pretrained_state",
     "protocol_numbers",
+    "quality_pair",
     "resolve_params",
     "roc_summary",
     "sample_spread",

@@ -31,6 +31,17 @@ def _show_map(ax, m: np.ndarray, title: str = "") -> None:
         ax.set_title(title, fontsize=8)
 
 
+def _nothing(title: str):
+    """A figure that says it has no image to show (e.g. no correct prediction of a cell type)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.2, 0.8))
+    ax.text(0.5, 0.5, "no image to show", ha="center", va="center")
+    ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
 def plot_cells(cells: data.Cells):
     """Fig. 2: the 10 cell types (columns) on the 3 backgrounds (rows 1-3) and their ground truth (rows 4-6)."""
     import matplotlib.pyplot as plt
@@ -167,18 +178,28 @@ def plot_channels(g: GalleryData, *, methods: Sequence[str], n: int = 2):
     return fig
 
 
-def plot_bands(galleries: Sequence[GalleryData], *, methods: Sequence[str]):
+def plot_bands(
+    galleries: Sequence[GalleryData], *, methods: Sequence[str], all_cells: bool = False,
+    title: str = "Fig. 6: summed heatmaps and five-band maps at the first and last soft threshold",
+):
     """Fig. 6: per family and method: image, h0, summed map h, five-band maps at t_0 and t_55 (soft);
     the paper's methods are :data:`FIG6_METHODS`.
 
-    Uses each gallery's first correct prediction (its first image if there is none)."""
+    Uses each gallery's first correct prediction (its first image if there is none), or every image with
+    ``all_cells`` (Fig. 6(C))."""
     import matplotlib.pyplot as plt
 
+    def cells(g: GalleryData) -> list[int]:
+        if all_cells:
+            return list(range(len(g.y)))
+        return [next((i for i in range(len(g.y)) if g.y[i] == g.pred[i]), 0)] if len(g.y) else []
+
     t = metrics.soft_thresholds()
-    rows = [(g, m) for g in galleries for m in methods if m in g.maps]
+    rows = [(g, m, k) for g in galleries for m in methods if m in g.maps for k in cells(g)]
+    if not rows:
+        return _nothing(title)
     fig, axes = plt.subplots(len(rows), 5, figsize=(6.2, 1.3 * len(rows)), squeeze=False)
-    for r, (g, m) in enumerate(rows):
-        k = next((i for i in range(len(g.y)) if g.y[i] == g.pred[i]), 0)
+    for r, (g, m, k) in enumerate(rows):
         h = metrics.channel_adjust(g.maps[m][k : k + 1])
         axes[r, 0].imshow(g.x[k].transpose(1, 2, 0), interpolation="nearest")
         _hide(axes[r, 0])
@@ -191,25 +212,28 @@ def plot_bands(galleries: Sequence[GalleryData], *, methods: Sequence[str]):
             metrics.stratify(h, t[-1])[0, 0] / 2,
             f"$S_{{t_{{{len(t) - 1}}}}}(h)$" if r == 0 else "",
         )
-    fig.suptitle(
-        "Fig. 6: summed heatmaps and five-band maps at the first and last soft threshold", fontsize=9
-    )
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_predictions(
-    galleries: Sequence[GalleryData], *, methods: Sequence[str], n_correct: int = 1, n_wrong: int = 1
+    galleries: Sequence[GalleryData], *, methods: Sequence[str], n_correct: int = 1, n_wrong: int = 1,
+    cls: int | None = None, title: str = "Appendix (compact): summed heatmaps h of correct and wrong predictions",
 ):
-    """Appendix, compact: per family a correct and a wrong prediction; rows = methods (summed maps h)."""
+    """Appendix, compact: per family a correct and a wrong prediction (of cell type ``cls`` if given);
+    rows = methods (summed maps h)."""
     import matplotlib.pyplot as plt
 
     methods = [m for m in methods if all(m in g.maps for g in galleries)]
     cols = []
     for g in galleries:
-        ok = [k for k in range(len(g.y)) if g.y[k] == g.pred[k]][:n_correct]
-        bad = [k for k in range(len(g.y)) if g.y[k] != g.pred[k]][:n_wrong]
+        kept = [k for k in range(len(g.y)) if cls is None or g.y[k] == cls]
+        ok = [k for k in kept if g.y[k] == g.pred[k]][:n_correct]
+        bad = [k for k in kept if g.y[k] != g.pred[k]][:n_wrong]
         cols += [(g, k) for k in ok + bad]
+    if not cols:
+        return _nothing(title)
     fig, axes = plt.subplots(
         len(methods) + 1, len(cols), figsize=(1.15 * len(cols) + 0.6, 1.1 * (len(methods) + 1)), squeeze=False
     )
@@ -222,6 +246,6 @@ def plot_predictions(
             _show_map(axes[r, c], metrics.channel_adjust(g.maps[m][k : k + 1])[0])
             if c == 0:
                 axes[r, c].set_ylabel(attribution.LABELS[m], fontsize=7)
-    fig.suptitle("Appendix (compact): summed heatmaps h of correct and wrong predictions", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
