@@ -142,7 +142,7 @@ def test_rankfeat_matches_numpy_svd_reference(tiny_cnn, tiny_images):
 def test_gaia_z_closed_form_on_the_last_map(tiny_cnn, tiny_images):
     # d max-logit / d(post-ReLU map before average pooling) = W[y, k] / HW everywhere: every channel is dense
     out = ood.gaia_z(tiny_cnn, tiny_images, layers=[tiny_cnn.body])
-    torch.testing.assert_close(out, torch.full((7,), -math.sqrt(tiny_cnn.head.in_features), dtype=out.dtype))
+    torch.testing.assert_close(out, torch.full((7,), -1.0, dtype=out.dtype))
 
 
 def test_gaia_z_density_matches_relu_mask(tiny_cnn, tiny_images):
@@ -151,25 +151,115 @@ def test_gaia_z_density_matches_relu_mask(tiny_cnn, tiny_images):
     with torch.no_grad():
         pre = tiny_cnn.body[:3](tiny_images)
     dens = (pre > 0).double().flatten(2).mean(-1)
-    torch.testing.assert_close(ood.gaia_z(tiny_cnn, tiny_images, layers=[conv]), -dens.square().sum(1).sqrt())
+    torch.testing.assert_close(ood.gaia_z(tiny_cnn, tiny_images, layers=[conv]), -dens.square().mean(1))
+
+
+def _direct_s_and_i(model, x, splits, *, steps, eta):
+    """S&I-Z transcribed per sample from the authors' cal_zero (head/remain split, product, binarise)."""
+    scores = []
+    for xi in x.split(1):
+        dens = []
+        for k in splits:  # split after body[k]
+            head, remain = model.body[: k + 1], lambda h, k=k: model.head(model.pool(model.body[k + 1 :](h)).flatten(1))
+            h = head(xi).detach()
+            target, acc = None, None
+            for _ in range(steps):
+                h = h.detach().requires_grad_()
+                y = remain(h)
+                gd = torch.autograd.grad(y.max(1).values.sum(), h, retain_graph=True)[0]
+                target = y.argmax(-1) if target is None else target
+                grad = torch.autograd.grad(F.cross_entropy(y, target), h)[0]
+                h = h + eta * grad.sign()
+                acc = gd if acc is None else acc * gd
+            dens.append((acc != 0).double().mean((-1, -2)))
+        scores.append(-torch.cat(dens, 1).square().mean(1))
+    return torch.cat(scores)
+
+
+def test_s_and_i_equals_a_direct_per_sample_implementation(tiny_cnn, tiny_images):
+    layers = [tiny_cnn.body[0], tiny_cnn.body[2]]
+    for eta in (0.05, 1.0):
+        ours = ood.s_and_i(tiny_cnn, tiny_images, layers=layers, steps=2, step_size=eta)
+        torch.testing.assert_close(ours, _direct_s_and_i(tiny_cnn, tiny_images, [0, 2], steps=2, eta=eta))
 
 
 @pytest.mark.parametrize("variant", ["z", "a"])
 def test_s_and_i_reduces_to_gaia(variant, tiny_resnet, tiny_images):
     base = ood.gaia_z if variant == "z" else ood.gaia_a
     ref = base(tiny_resnet, tiny_images)
-    kw = {"variant": variant, "top_fraction": 1.0}
-    torch.testing.assert_close(ood.s_and_i(tiny_resnet, tiny_images, steps=1, **kw), ref)
-    # no movement: every iterate is the input, the average equals one step
-    torch.testing.assert_close(ood.s_and_i(tiny_resnet, tiny_images, steps=3, step_size=0.0, **kw), ref)
-    torch.testing.assert_close(ood.s_and_i(tiny_resnet, tiny_images, steps=3, epsilon=0.0, **kw), ref)
-    moved = ood.s_and_i(tiny_resnet, tiny_images, steps=3, step_size=0.5, **kw)
+    torch.testing.assert_close(ood.s_and_i(tiny_resnet, tiny_images, variant=variant, steps=1), ref)
+    # no movement: every iterate is the input, the product has the same non-zero set
+    if variant == "z":
+        torch.testing.assert_close(ood.s_and_i(tiny_resnet, tiny_images, steps=3, step_size=0.0), ref)
+    moved = ood.s_and_i(tiny_resnet, tiny_images, variant=variant, steps=3, step_size=0.5)
     assert not torch.allclose(moved, ref), "a real attack changes the score"
+
+
+def test_the_product_only_shrinks_the_non_zero_set(tiny_resnet, tiny_images):
+    gaia = ood.gaia_z_densities(tiny_resnet, tiny_images)
+    si = ood.s_and_i_densities(tiny_resnet, tiny_images, steps=3, step_size=0.3)
+    assert all(bool((s <= g).all()) for s, g in zip(si, gaia, strict=True))
+    assert any(bool((s < g).any()) for s, g in zip(si, gaia, strict=True))  # and a large step does shrink it
+    eq11 = ood.s_and_i_densities(tiny_resnet, tiny_images, steps=1, accumulate="eq11", gradient="ce")
+    assert [d.shape for d in eq11] == [d.shape for d in gaia]
+    assert all(bool(((d >= 0) & (d <= 1)).all()) for d in eq11)
+
+
+def test_the_attack_ascends_the_cross_entropy(tiny_cnn, tiny_images):
+    layer = tiny_cnn.body[0]
+    with torch.no_grad():
+        target = tiny_cnn(tiny_images).argmax(1)
+        h0 = layer(tiny_images)
+
+    def ce(h):
+        logits = tiny_cnn.head(tiny_cnn.pool(tiny_cnn.body[1:](h)).flatten(1))
+        return F.cross_entropy(logits, target, reduction="none")
+
+    (g0,) = ood.split_attack(tiny_cnn, tiny_images, layer, target, steps=1, step_size=0.0,
+                             objective=lambda logits, outs: logits.sum(), gradient="ce")
+    h = h0.clone().requires_grad_()
+    torch.testing.assert_close(g0, torch.autograd.grad(ce(h).sum(), h)[0])  # the CE gradient at h_0
+    with torch.no_grad():
+        assert (ce(h0 + 1e-3 * g0.sign()) > ce(h0)).all()
+
+
+def test_gaia_a_matches_a_transcription_of_the_authors_cal_grad_value(tiny_resnet, tiny_images):
+    layers = ood.gaia_layers(tiny_resnet) + [tiny_resnet.cam_layer]
+    grads, handles = {}, []
+
+    def keep(i):
+        def hook(module, inputs, out):
+            out.register_hook(lambda g: grads.__setitem__(i, g))
+        return hook
+
+    handles = [m.register_forward_hook(keep(i)) for i, m in enumerate(layers)]
+    try:
+        x = tiny_images.clone().requires_grad_()
+        feats = tiny_resnet.layers(tiny_resnet.stem(x))
+        before_head = tiny_resnet.pool(feats).flatten(1)
+        y = tiny_resnet.head(before_head)
+        F.log_softmax(y, -1).sum().backward(retain_graph=True)
+        output_component = grads[len(layers) - 1].mean((-1, -2)).abs().mean(1).sqrt().unsqueeze(1)
+        before_head.sum().backward()
+        inner = torch.cat([grads[i].mean((-1, -2)) for i in range(len(layers) - 1)], 1).abs()
+        authors = (inner / output_component).pow(2).mean(1)
+    finally:
+        for h in handles:
+            h.remove()
+    torch.testing.assert_close(ood.gaia_a(tiny_resnet, tiny_images), -authors)
 
 
 def test_s_and_i_validates_and_rejects_reused_layers(tiny_resnet, tiny_images):
     with pytest.raises(ValueError, match="variant"):
         ood.s_and_i(tiny_resnet, tiny_images, variant="b")
+    with pytest.raises(ValueError, match="accumulate.*known"):
+        ood.s_and_i(tiny_resnet, tiny_images, accumulate="mean")
+    with pytest.raises(ValueError, match="gradient.*known"):
+        ood.s_and_i(tiny_resnet, tiny_images, gradient="logit")
+    with pytest.raises(ValueError, match="'multiply' or 'add'"):
+        ood.s_and_i_a(tiny_resnet, tiny_images, accumulate="eq11")
+    with pytest.raises(ValueError, match="steps >= 1"):
+        ood.s_and_i(tiny_resnet, tiny_images, steps=0)
     shared_relu = tiny_resnet.layers[0].relu  # torchvision's BasicBlock calls its ReLU twice
     with pytest.raises(ValueError, match="twice"):
         ood.gaia_z(tiny_resnet, tiny_images, layers=[shared_relu, tiny_resnet.layers])
@@ -178,11 +268,10 @@ def test_s_and_i_validates_and_rejects_reused_layers(tiny_resnet, tiny_images):
 
 def test_default_gaia_layers(tiny_cnn, tiny_resnet):
     layers = ood.gaia_layers(tiny_resnet)
-    assert layers[-1] is tiny_resnet.cam_layer
-    assert (
-        all(isinstance(m, torch.nn.BatchNorm2d) for m in layers[:-1]) and len(layers) == 1 + 6
-    )  # stem, 2 + 3 in the blocks
-    assert [type(m) for m in ood.gaia_layers(tiny_cnn)][:-1] == [torch.nn.Conv2d, torch.nn.Conv2d]
+    assert all(isinstance(m, torch.nn.BatchNorm2d) for m in layers) and len(layers) == 1 + 2 + 3  # stem, blocks
+    assert [type(m) for m in ood.gaia_layers(tiny_cnn)] == [torch.nn.Conv2d, torch.nn.Conv2d]
+    with pytest.raises(ValueError, match="cam_layer"):
+        ood.last_feature(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1)))
 
 
 # ------------------------------------------------------------------------------------- aggregates

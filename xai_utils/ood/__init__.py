@@ -16,7 +16,20 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .aggregates import agg_cv, agg_max, agg_mean, agg_median, agg_norm, agg_q3, agg_qcd, agg_range, agg_rmd
-from .gaia import gaia_a, gaia_layers, gaia_z, s_and_i, s_and_i_a
+from .gaia import (
+    ACCUMULATE,
+    GRADIENTS,
+    gaia_a,
+    gaia_layers,
+    gaia_z,
+    gaia_z_densities,
+    last_feature,
+    mean_square_score,
+    s_and_i,
+    s_and_i_a,
+    s_and_i_densities,
+    split_attack,
+)
 from .salagg import SIGN_RULES, AggregateSelection, SalAggFit, fit_salagg, salagg_mls, select_aggregate, sign
 from .saliency import SCALE_INVARIANT, flagged_aggregate, saliency_aggregates, saliency_column
 from .scores import ReActFit, energy, fit_react, gradnorm, max_logit, msp, odin, rankfeat, react
@@ -89,9 +102,16 @@ __all__ = [
     "gradnorm",
     "rankfeat",
     # gaia
+    "ACCUMULATE",
+    "GRADIENTS",
     "gaia_layers",
+    "last_feature",
+    "gaia_z_densities",
     "gaia_z",
     "gaia_a",
+    "mean_square_score",
+    "split_attack",
+    "s_and_i_densities",
     "s_and_i",
     "s_and_i_a",
     # aggregates

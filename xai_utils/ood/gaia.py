@@ -1,14 +1,25 @@
 """Gradient-abnormality scores: GAIA-Z, GAIA-A (Chen et al., arXiv:2311.09620) and S&I (s_and_i paper).
 
-All probe the outputs of chosen layers (default :func:`gaia_layers`) with forward hooks that are
-removed on exit.  Every score is ``score(model, x, **kw) -> (N,)``, higher = more in-distribution;
-x : (N, C, H, W) images in [0, 1], checked once per call.
+As the authors' code runs them (GAIA: github.com/JGEthanChen/GAIA-OOD; S&I: github.com/LMBTough/S-I,
+``cal_method_cifar100_resnet34.py`` ``cal_zero`` / ``cal_method_imagenet_bit.py`` ``cal_grad_value``):
+
+* GAIA-Z: gradient of the maximum logit w.r.t. the output of every normalisation layer, binarised
+  (!= 0), per channel the share of non-zero entries (the *density*); score = mean of squared densities.
+* GAIA-A: per channel |spatial mean of d(sum of the pooled last feature)/d(layer output)| divided by
+  ``o = sqrt(mean_k |spatial mean of d(sum_c log-softmax)/d(last feature)|)``; score = mean of squares.
+* S&I: each layer j is a *split point* handled on its own.  From its output h_0, T steps of
+  h_{i+1} = h_i + eta * sign(d CE(f(h_i), y) / d h_i) (ascent, y = the prediction); the gradients g_i at
+  the iterates are accumulated (product by default) and scored as in GAIA-Z (variant "z") or GAIA-A
+  (variant "a", the denominator from the same attack on the last feature).
+
+The authors' scores are higher = OOD; every score here is negated: higher = more in-distribution.
+The layers are probed with forward hooks that are removed on exit; x : (N, C, H, W) images in [0, 1],
+checked once per call.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,20 +27,27 @@ from torch import Tensor, nn
 
 from ..checks import check_images
 
+#: How S&I accumulates the gradients g_0..g_{T-1} of one split point: ``multiply`` (authors' code
+#: default), ``add`` (code option), ``eq11`` (paper eq. 11: the mean over the iterates of g_i != 0).
+ACCUMULATE: tuple[str, ...] = ("multiply", "add", "eq11")
+#: Which gradient S&I accumulates: of the maximum logit (authors' code) or of the cross-entropy (eq. 11).
+GRADIENTS: tuple[str, ...] = ("max_logit", "ce")
+NORM_LAYERS = (nn.BatchNorm2d, nn.GroupNorm)
+
 
 class _LayerProbe:
     """Forward hooks that add a tensor (default a zero leaf) to chosen layers' outputs.
 
     After a forward pass ``leaves[i]`` is the tensor added to layer i's output, so the gradient
-    w.r.t. it is the gradient w.r.t. that output; ``sums[i]`` is the sum of that output (taken in the
-    hook, before any later in-place op).  Hooks are removed on exit, so the model is unchanged.
+    w.r.t. it is the gradient w.r.t. that output; ``outs[i]`` is that (probed) output.  Hooks are
+    removed on exit, so the model is unchanged.
     """
 
     def __init__(self, layers: Sequence[nn.Module], deltas: Sequence[Tensor | None] | None = None):
         self.layers = list(layers)
         self.deltas = list(deltas) if deltas is not None else [None] * len(self.layers)
         self.leaves: list[Tensor | None] = [None] * len(self.layers)
-        self.sums: list[Tensor | None] = [None] * len(self.layers)
+        self.outs: list[Tensor | None] = [None] * len(self.layers)
         self._handles: list = []
 
     def _hook(self, i: int):
@@ -45,8 +63,7 @@ class _LayerProbe:
             if leaf is None:
                 leaf = torch.zeros_like(out, requires_grad=True)
             self.leaves[i] = leaf
-            out = out + leaf
-            self.sums[i] = out.sum()
+            self.outs[i] = out = out + leaf
             return out
 
         return hook
@@ -61,18 +78,18 @@ class _LayerProbe:
 
 
 def gaia_layers(model: nn.Module) -> list[nn.Module]:
-    """Default GAIA/S&I layers: every BatchNorm2d (else every Conv2d), then ``model.cam_layer`` last.
+    """Default GAIA/S&I layers (split points): every BatchNorm2d and GroupNorm in module order, as the
+    authors' code (every BN of ResNet34 / WRN-40-2 incl. the shortcut BNs); every Conv2d if there is none."""
+    mods = [m for m in model.modules() if isinstance(m, NORM_LAYERS)]
+    return mods or [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
-    GAIA's code hooks the normalisation layers (for ResNets those of the last two stages) and the
-    last feature map; pass ``layers=`` to a score to choose others.
-    """
-    mods = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if not mods:
-        mods = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+def last_feature(model: nn.Module) -> nn.Module:
+    """The module whose output is the last feature map (``model.cam_layer``): GAIA-A's last layer."""
     last = getattr(model, "cam_layer", None)
     if last is None:
-        raise ValueError("GAIA/S&I need model.cam_layer (the last convolutional feature map)")
-    return [m for m in mods if m is not last] + [last]
+        raise ValueError("GAIA-A / S&I-A need model.cam_layer (the last convolutional feature map)")
+    return last
 
 
 def _channel_mean(g: Tensor) -> Tensor:
@@ -81,22 +98,14 @@ def _channel_mean(g: Tensor) -> Tensor:
 
 
 def _density(g: Tensor) -> Tensor:
-    """Per-channel share of non-zero gradient entries, (N, C)."""
+    """Per-channel share of non-zero entries, (N, C)."""
     return _channel_mean((g != 0).to(g.dtype))
 
 
-def _top_log_softmax_sum(logits: Tensor, top_fraction: float) -> Tensor:
-    """Sum over samples and the top ``ceil(top_fraction * K)`` classes (by logit) of log-softmax."""
-    k = max(1, math.ceil(top_fraction * logits.shape[1]))
-    lsm = F.log_softmax(logits, dim=1)
-    if k == logits.shape[1]:
-        return lsm.sum()
-    return lsm.gather(1, logits.topk(k, dim=1).indices).sum()
-
-
-def _aggregate(e: Tensor) -> Tensor:
-    """Layer/channel abnormalities (N, K) -> score sqrt(sum E^2), negated so that higher = ID."""
-    return -e.square().sum(1).sqrt()
+def mean_square_score(per_channel: Sequence[Tensor]) -> Tensor:
+    """Per-layer (N, C_j) values -> score ``-mean over all channels of value^2`` (N,): the authors'
+    ``get_square``, negated so that higher = ID."""
+    return -torch.cat(list(per_channel), 1).square().mean(1).detach()
 
 
 def _grads(out: Tensor, leaves: Sequence[Tensor], retain: bool = False) -> list[Tensor]:
@@ -104,117 +113,198 @@ def _grads(out: Tensor, leaves: Sequence[Tensor], retain: bool = False) -> list[
     return [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(gs, leaves, strict=True)]
 
 
-def gaia_z(model: nn.Module, x: Tensor, *, layers: Sequence[nn.Module] | None = None) -> Tensor:
-    """GAIA-Z, zero-deflation abnormality (Chen et al., arXiv:2311.09620). x : (N, C, H, W) -> (N,).
-
-    Gradients of the maximum logit w.r.t. the outputs of ``layers`` (default :func:`gaia_layers`);
-    per channel the share of non-zero entries; score ``-sqrt(sum over channels of share^2)``
-    (GAIA's code uses the mean of squares: same ranking).  Higher = ID.
-    """
-    check_images(x)
+def _layers(model: nn.Module, layers: Sequence[nn.Module] | None) -> list[nn.Module]:
     layers = list(layers) if layers is not None else gaia_layers(model)
+    if not layers:
+        raise ValueError("GAIA/S&I need at least one layer")
+    return layers
+
+
+def gaia_z_densities(model: nn.Module, x: Tensor, *, layers: Sequence[nn.Module] | None = None) -> list[Tensor]:
+    """GAIA-Z's per-layer channel densities of the max-logit gradient, [(N, C_j)] (default layers
+    :func:`gaia_layers`).  x is not checked (the public scores check it)."""
+    layers = _layers(model, layers)
     with torch.enable_grad(), _LayerProbe(layers) as probe:
         logits = model(x.detach())
         grads = _grads(logits.amax(1).sum(), probe.leaves)
-    return _aggregate(torch.cat([_density(g) for g in grads], 1)).detach()
+    return [_density(g).detach() for g in grads]
+
+
+def gaia_z(model: nn.Module, x: Tensor, *, layers: Sequence[nn.Module] | None = None) -> Tensor:
+    """GAIA-Z, zero-deflation abnormality: :func:`mean_square_score` of :func:`gaia_z_densities`.
+    x : (N, C, H, W) -> (N,), higher = ID."""
+    check_images(x)
+    return mean_square_score(gaia_z_densities(model, x, layers=layers))
+
+
+def _abnormality(inner: Sequence[Tensor], last: Tensor) -> list[Tensor]:
+    """GAIA-A's E: per layer |spatial mean of inner gradient| / o, o from the last layer's gradient."""
+    o = _channel_mean(last).abs().mean(1).sqrt()
+    o = o.clamp_min(torch.finfo(o.dtype).tiny)[:, None]
+    return [(_channel_mean(g).abs() / o).detach() for g in inner]
 
 
 def gaia_a(model: nn.Module, x: Tensor, *, layers: Sequence[nn.Module] | None = None) -> Tensor:
-    """GAIA-A, channel-wise average abnormality (Chen et al., arXiv:2311.09620). -> (N,), higher = ID.
+    """GAIA-A, channel-wise average abnormality (authors' ``cal_grad_value``). -> (N,), higher = ID.
 
-    The last layer (``cam_layer``) gives ``o = sqrt(mean_k |mean_ij d(sum_c log softmax_c)/dF^L_kij|)``;
-    every other layer j gives ``|mean_ij d(sum F^L)/dF^j_kij| / o`` per channel k; the score is
-    ``-sqrt(sum of squares)`` (GAIA's code: mean of squares, same ranking).
+    ``o`` from d(sum of log-softmax over all classes)/d(last feature); per inner layer (default
+    :func:`gaia_layers`) and channel ``|spatial mean of d(sum of pooled last feature)/d(output)| / o``;
+    score ``-mean of squares``.
     """
     check_images(x)
-    layers = list(layers) if layers is not None else gaia_layers(model)
-    if len(layers) < 2:
-        raise ValueError("GAIA-A needs at least one inner layer before the last one")
-    with torch.enable_grad(), _LayerProbe(layers) as probe:
+    layers = _layers(model, layers)
+    with torch.enable_grad(), _LayerProbe([*layers, last_feature(model)]) as probe:
         logits = model(x.detach())
         (g_last,) = _grads(F.log_softmax(logits, 1).sum(), probe.leaves[-1:], retain=True)
-        inner = _grads(probe.sums[-1], probe.leaves[:-1])
-    out = _channel_mean(g_last).abs().mean(1).sqrt()
-    e = (
-        torch.cat([_channel_mean(g).abs() for g in inner], 1)
-        / out.clamp_min(torch.finfo(out.dtype).tiny)[:, None]
-    )
-    return _aggregate(e).detach()
+        inner = _grads(_channel_mean(probe.outs[-1]).sum(), probe.leaves[:-1])
+    return mean_square_score(_abnormality(inner, g_last))
 
 
-def s_and_i(
+Objective = Callable[[Tensor, list[Tensor]], Tensor]
+
+
+def _max_logit(logits: Tensor, outs: list[Tensor]) -> Tensor:
+    return logits.amax(1).sum()
+
+
+def _pooled_last(logits: Tensor, outs: list[Tensor]) -> Tensor:
+    return _channel_mean(outs[-1]).sum()
+
+
+def _log_softmax(logits: Tensor, outs: list[Tensor]) -> Tensor:
+    return F.log_softmax(logits, 1).sum()
+
+
+def split_attack(
+    model: nn.Module,
+    x: Tensor,
+    layer: nn.Module,
+    target: Tensor,
+    *,
+    steps: int,
+    step_size: float,
+    objective: Objective,
+    gradient: str,
+    probe_last: bool = False,
+) -> list[Tensor]:
+    """The gradients g_0..g_{T-1} at the iterates of S&I's attack on the output of one split point.
+
+    h_0 = ``layer``'s output on x; h_{i+1} = h_i + step_size * sign(d CE(f(h_i), target)/d h_i) (eq. 9,
+    ascent; only this layer's output moves).  g_i = d objective(logits, probed outputs)/d h_i
+    (``gradient="max_logit"``: the objective; ``"ce"``: the CE gradient itself).  ``probe_last`` also
+    probes :func:`last_feature` so that the objective can read its output.  Returns [(N, C, ...)] * T.
+    """
+    probed = [layer, last_feature(model)] if probe_last else [layer]
+    delta: Tensor | None = None
+    out = []
+    for i in range(steps):
+        need_ce = gradient == "ce" or i < steps - 1
+        leaf = None if delta is None else delta.requires_grad_()
+        with torch.enable_grad(), _LayerProbe(probed, [leaf] + [None] * (len(probed) - 1)) as probe:
+            logits = model(x)
+            h = probe.leaves[0]
+            g_ce = _grads(F.cross_entropy(logits, target, reduction="sum"), [h], retain=True)[0] if need_ce else None
+            g = g_ce if gradient == "ce" else _grads(objective(logits, probe.outs), [h])[0]
+        out.append(g.detach())
+        if i < steps - 1:
+            delta = (h.detach() + step_size * g_ce.sign()).detach()
+    return out
+
+
+def _accumulate(gs: Sequence[Tensor], how: str) -> Tensor:
+    if how == "multiply":
+        acc = gs[0].clone()
+        for g in gs[1:]:
+            acc *= g
+        return acc
+    if how == "add":
+        return torch.stack(list(gs)).sum(0)
+    return torch.stack([(g != 0).to(g.dtype) for g in gs]).mean(0)  # eq11: mean of indicators
+
+
+def _check_si(steps: int, step_size: float, accumulate: str, gradient: str) -> None:
+    if steps < 1 or not step_size >= 0:
+        raise ValueError(f"need steps >= 1 and step_size >= 0, got {steps}, {step_size}")
+    if accumulate not in ACCUMULATE:
+        raise ValueError(f"unknown accumulate {accumulate!r}; known: {list(ACCUMULATE)}")
+    if gradient not in GRADIENTS:
+        raise ValueError(f"unknown gradient {gradient!r}; known: {list(GRADIENTS)}")
+
+
+def s_and_i_densities(
     model: nn.Module,
     x: Tensor,
     *,
-    variant: str = "z",
-    steps: int = 5,
-    step_size: float = 0.01,
-    epsilon: float | None = None,
-    top_fraction: float = 0.9,
+    steps: int = 2,
+    step_size: float = 0.001,
+    accumulate: str = "multiply",
+    gradient: str = "max_logit",
     layers: Sequence[nn.Module] | None = None,
-) -> Tensor:
-    """S&I: layer Splitting and adversarial gradient Integration (s_and_i paper, eqs. 9-14). -> (N,).
+) -> list[Tensor]:
+    """S&I-Z's per-split-point channel densities [(N, C_j)]: per layer, :func:`split_attack` with the
+    max-logit objective, the gradients accumulated (:data:`ACCUMULATE`), binarised, channel share.
 
-    For each layer j separately (layer splitting: only j's output is perturbed, so its gradient
-    comes from the later layers only), ``steps`` = T sign-gradient ascent steps of size ``step_size``
-    on j's output raise the cross-entropy of the predicted class (eq. 9).  Along that path
-    ``variant="z"`` averages the per-channel non-zero share of the attack gradient (eq. 11, small
-    label spaces); ``variant="a"`` averages GAIA-A's gradients at the iterates (eqs. 12-13, large
-    label spaces), with log-softmax summed over the top ``top_fraction`` classes by logit (the
-    paper's "top-90 %").  Score ``-sqrt(sum E^2)`` (eq. 14 negated: higher = ID).
-    Not in the paper, our choices: T = 5, step 0.01 in activation units, no L2 ball unless
-    ``epsilon`` is given (then the perturbation is projected to L2 norm <= epsilon per sample), no
-    early stop at misclassification, GAIA-A's channel-averaged denominator.  With ``steps=1``,
-    "z" equals :func:`gaia_z` and "a" (``top_fraction=1``) equals :func:`gaia_a`.
+    Defaults follow the authors' code and rebuttal: T = 2, eta = 0.001, product of max-logit gradients.
+    With ``accumulate="eq11", gradient="ce"`` it is the paper's eq. 11.  x is not checked.
+    """
+    _check_si(steps, step_size, accumulate, gradient)
+    layers = _layers(model, layers)
+    x = x.detach()
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    out = []
+    for layer in layers:
+        gs = split_attack(model, x, layer, target, steps=steps, step_size=step_size, objective=_max_logit,
+                          gradient=gradient)
+        acc = _accumulate(gs, accumulate)
+        out.append(_channel_mean(acc) if accumulate == "eq11" else _density(acc))
+    return out
+
+
+def s_and_i(model: nn.Module, x: Tensor, *, variant: str = "z", **kw) -> Tensor:
+    """S&I: layer Splitting and adversarial gradient Integration. x : (N, C, H, W) -> (N,), higher = ID.
+
+    ``variant="z"``: :func:`mean_square_score` of :func:`s_and_i_densities` (``kw`` its keywords; small
+    label spaces, the paper's eqs. 10-11); ``"a"``: :func:`s_and_i_a` (eqs. 12-13).  With ``steps=1`` or
+    ``step_size=0`` "z" equals :func:`gaia_z` on the same layers.
     """
     check_images(x)
     if variant not in ("z", "a"):
         raise ValueError(f"unknown variant {variant!r}; known: 'z', 'a'")
-    if steps < 1 or step_size < 0:
-        raise ValueError(f"need steps >= 1 and step_size >= 0, got {steps}, {step_size}")
-    if not 0.0 < top_fraction <= 1.0:
-        raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
-    layers = list(layers) if layers is not None else gaia_layers(model)
-    if variant == "a" and len(layers) < 2:
-        raise ValueError("variant 'a' needs at least one inner layer before the last one")
+    if variant == "a":
+        return _s_and_i_a(model, x, **kw)
+    return mean_square_score(s_and_i_densities(model, x, **kw))
+
+
+def _s_and_i_a(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    steps: int = 2,
+    step_size: float = 0.001,
+    accumulate: str = "multiply",
+    layers: Sequence[nn.Module] | None = None,
+) -> Tensor:
+    _check_si(steps, step_size, accumulate, "max_logit")
+    if accumulate == "eq11":
+        raise ValueError("S&I-A accumulates gradient values: accumulate must be 'multiply' or 'add'")
+    layers = _layers(model, layers)
     x = x.detach()
     with torch.no_grad():
         target = model(x).argmax(1)
-    attacked = layers if variant == "z" else layers[:-1]
-    per_layer = []
-    for layer in attacked:
-        delta: Tensor | None = None
-        acc: Tensor | None = None
-        acc_last: Tensor | None = None
-        for _ in range(steps):
-            probed = [layer] if variant == "z" else [layer, layers[-1]]
-            leaf0 = None if delta is None else delta.detach().requires_grad_()
-            with torch.enable_grad(), _LayerProbe(probed, [leaf0] + [None] * (len(probed) - 1)) as probe:
-                logits = model(x)
-                loss = F.cross_entropy(logits, target, reduction="sum")
-                (g,) = _grads(loss, probe.leaves[:1], retain=variant == "a")
-                if variant == "z":
-                    term = _density(g)
-                else:
-                    (g_num,) = _grads(probe.sums[1], probe.leaves[:1], retain=True)
-                    (g_last,) = _grads(_top_log_softmax_sum(logits, top_fraction), probe.leaves[1:])
-                    term = _channel_mean(g_num)
-                    last = _channel_mean(g_last)
-                    acc_last = last if acc_last is None else acc_last + last
-            acc = term if acc is None else acc + term
-            with torch.no_grad():
-                delta = (torch.zeros_like(g) if delta is None else delta) + step_size * g.sign()
-                if epsilon is not None:
-                    norm = delta.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, *[1] * (delta.ndim - 1))
-                    delta = delta * (epsilon / norm).clamp(max=1.0)
-        if variant == "z":
-            per_layer.append(acc / steps)
-        else:
-            out = (acc_last / steps).abs().mean(1).sqrt()
-            per_layer.append((acc / steps).abs() / out.clamp_min(torch.finfo(out.dtype).tiny)[:, None])
-    return _aggregate(torch.cat(per_layer, 1)).detach()
+    kw = dict(steps=steps, step_size=step_size, gradient="max_logit")
+    last = _accumulate(split_attack(model, x, last_feature(model), target, objective=_log_softmax, **kw),
+                       accumulate)
+    inner = [
+        _accumulate(split_attack(model, x, layer, target, objective=_pooled_last, probe_last=True, **kw), accumulate)
+        for layer in layers
+    ]
+    return mean_square_score(_abnormality(inner, last))
 
 
 def s_and_i_a(model: nn.Module, x: Tensor, **kw) -> Tensor:
-    """:func:`s_and_i` with ``variant="a"`` (the paper's choice for ImageNet-size label spaces)."""
+    """S&I-A (the paper's choice for ImageNet-size label spaces, eqs. 12-13; authors' ``cal_grad_value``):
+    per split point the accumulated gradients of the pooled last feature, over ``o`` from the same attack
+    on the last feature (log-softmax objective), scored as GAIA-A.  ``kw``: steps, step_size,
+    accumulate, layers (defaults as :func:`s_and_i_densities`)."""
     return s_and_i(model, x, variant="a", **kw)
