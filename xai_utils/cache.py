@@ -100,6 +100,18 @@ def key(config: Mapping[str, Any], code: Iterable[ModuleType | Callable | str] =
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def digest(*items: torch.Tensor | Mapping[str, torch.Tensor]) -> str:
+    """Content hash (24 hex digits) of tensors and of mappings of tensors (values in key order, e.g. a
+    ``state_dict``): shapes, dtypes and bytes, for the ``config`` of :func:`load_or_build`."""
+    h = hashlib.sha256()
+    for item in items:
+        tensors = [item[k] for k in sorted(item)] if isinstance(item, Mapping) else [item]
+        for t in tensors:
+            h.update(str((tuple(t.shape), t.dtype)).encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
 def entry_path(kind: str, k: str, root: Path | None = None) -> Path:
     return Path(root or settings.CACHE_DIR) / kind / f"{k}.pt"
 

@@ -24,12 +24,12 @@ import yaml
 
 from . import config
 from .cache import atomic_write
+from .figures import FIGURE_DPI, figure, set_style  # noqa: F401 - the chapters' report.figure
 from .params import defaults
 
 PAPERS = ("salagg", "s_and_i", "hermitry", "disagreement", "synthetic_cells")
 PACKAGES = ("torch", "torchvision", "captum", "zennit", "numpy", "scipy", "scikit-learn", "scikit-image",
             "pandas", "seaborn", "matplotlib")
-FIGURE_DPI = 80  # figures are committed inside the executed notebooks: keep them light
 
 
 # ---------------------------------------------------------------------------- paper numbers
@@ -255,31 +255,7 @@ def record(name: str, value: float, kind: str) -> float:
     return float(value)
 
 
-# ---------------------------------------------------------------------------- style and provenance
-
-def set_style() -> None:
-    """One seaborn style for every figure of the book."""
-    import matplotlib as mpl
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
-    mpl.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.figsize": (7.0, 4.0),
-                         "axes.titleweight": "bold", "image.cmap": "viridis"})
-
-
-def figure(fig: Any, caption: str) -> None:
-    """Show a matplotlib figure (or the figure of an Axes) once, with its caption below it.
-
-    The figure is closed after it is shown, so that the inline backend does not draw it a second time.
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import Markdown, display
-
-    fig = getattr(fig, "figure", fig)
-    display(fig)
-    plt.close(fig)
-    display(Markdown(f"*{caption}*"))
-
+# ---------------------------------------------------------------------------- provenance
 
 def start(paper: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """Begin a chapter: reset the record, set the figure style, return the chapter's parameters.

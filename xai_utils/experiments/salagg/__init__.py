@@ -2,7 +2,7 @@
 
 The chapter's code, so that the notebook only sets parameters, calls and displays:
 
-* :mod:`.runs`: :func:`make_runs` builds the (benchmark, classifier) pairs of a preset: ``offline``
+* :mod:`xai_utils.experiments.ood_runs` (shared with s_and_i): :func:`make_runs` builds the (benchmark, classifier) pairs of a preset: ``offline``
   (cell benchmarks at 32 and 64 px with small ResNets trained here), ``real`` (the CIFAR-10 JPEG
   benchmark with the ResNet-20 checkpoint, or others by name), ``full`` (OpenOOD v1.5 image lists and checkpoints), ``smoke``.
 * :mod:`.scores`: :func:`compute_scores`, per image, the classical OOD scores and the 5 x 9 saliency
@@ -15,6 +15,7 @@ The chapter's code, so that the notebook only sets parameters, calls and display
   decided on 95% intervals, and the headline numbers.
 """
 
+from ..ood_runs import Run, accuracy_table, make_runs, subsample
 from .bootstrap import bootstrap_group, bootstrap_runs, interval_table
 from .claims import (
     CLOSE_DETECTOR,
@@ -41,7 +42,6 @@ from .combination import (
     with_salagg,
 )
 from .plots import plot_grid, plot_grids
-from .runs import Run, accuracy_table, make_runs, subsample
 from .scores import (
     BASELINES,
     METHODS,

@@ -7,7 +7,6 @@ AUROCs are in percent (ID = positive, higher score = more ID), averaged over the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from torch import Tensor, nn
 
 from ... import attribution, cache, config, metrics, ood
 from ...ood import saliency_aggregates, saliency_column
-from .runs import Run
+from ..ood_runs import Run
 
 #: The paper's five methods (attribution registry names) and their parameters.  LIME and Occlusion use
 #: the attribution package's default features: a 4 x 4 grid of equal rectangles.  Their baseline, and
@@ -130,16 +129,6 @@ class SaliencySettings:
         )
 
 
-def _digest(*items: Tensor | Mapping[str, Tensor]) -> str:
-    h = hashlib.sha256()
-    for item in items:
-        tensors = [item[k] for k in sorted(item)] if isinstance(item, Mapping) else [item]
-        for t in tensors:
-            h.update(str((tuple(t.shape), t.dtype)).encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:24]
-
-
 def _split_saliency(
     model: nn.Module, x: Tensor, saliency: SaliencySettings, mean: Sequence[float], *, use_cache: bool
 ) -> dict[str, Tensor]:
@@ -160,8 +149,8 @@ def _split_saliency(
     if not use_cache:
         return build()
     cfg = {
-        "model": _digest(model.state_dict()),
-        "x": _digest(x),
+        "model": cache.digest(model.state_dict()),
+        "x": cache.digest(x),
         "specs": {k: list(v) for k, v in specs.items()},
         "aggregates": list(saliency.aggregates),
         "batch_size": saliency.batch_size,

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ... import attribution
-from .runs import Run
+from ..ood_runs import Run
 from .scores import Scores, set_aurocs
 from .tables import AUROC_DECIMALS
 

@@ -1,4 +1,5 @@
-"""The chapter's runs: one benchmark with one classifier each, per preset, and their subsets."""
+"""OOD runs shared by the OOD chapters (salagg, s_and_i): one benchmark with one classifier each, per preset,
+and their subsets."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ... import config, data, models
-from ...data import Benchmark, Split
+from .. import config, data, models
+from ..data import Benchmark, Split
 
 #: OpenOOD v1.5 benchmark -> (architecture, checkpoint folder under ``results/``), for the ``full`` preset.
 OPENOOD_CHECKPOINTS: dict[str, tuple[str, str]] = {

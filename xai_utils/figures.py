@@ -1,0 +1,31 @@
+"""The book's figure style and captioned figures (re-exported by :mod:`xai_utils.report`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FIGURE_DPI = 80  # figures are committed inside the executed notebooks: keep them light
+
+
+def set_style() -> None:
+    """One seaborn style for every figure of the book."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    mpl.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.figsize": (7.0, 4.0),
+                         "axes.titleweight": "bold", "image.cmap": "viridis"})
+
+
+def figure(fig: Any, caption: str) -> None:
+    """Show a matplotlib figure (or the figure of an Axes) once, with its caption below it.
+
+    The figure is closed after it is shown, so that the inline backend does not draw it a second time.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    fig = getattr(fig, "figure", fig)
+    display(fig)
+    plt.close(fig)
+    display(Markdown(f"*{caption}*"))
