@@ -1,0 +1,110 @@
+"""Tests of the s_and_i chapter: its tables, mask analysis, verdicts and the smoke preset end to end."""
+
+from __future__ import annotations
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from xai_utils import ood, report
+from xai_utils.experiments import s_and_i as si
+
+SETTINGS = si.SISettings(steps=2, step_size=0.3, accumulate="multiply", gradient="max_logit")
+
+
+def _run_scores(tiny_resnet, tiny_images, shift: float = 0.0) -> si.RunScores:
+    """ID = tiny_images, two OOD sets: brightened and noisy copies (the tiny net is untrained)."""
+    sets = {"id": tiny_images, "bright": (tiny_images + 0.5).clamp(0, 1),
+            "noisy": (tiny_images.flip(0) * 0.2 + shift).clamp(0, 1)}
+    frames, dens = [], {}
+    for name, x in sets.items():
+        cols = si.score_images(tiny_resnet, x, scores=["msp", "gaia_z", "s_and_i"], fits={}, si=SETTINGS, batch_size=3)
+        dens[name] = {k.split("/", 1)[1]: cols.pop(k).numpy() for k in [k for k in cols if "/" in k]}
+        frames.append(pd.DataFrame({k: v.numpy() for k, v in cols.items()}).assign(set=name))
+    sizes = tuple(m.num_features for m in ood.gaia_layers(tiny_resnet))
+    return si.RunScores("tiny", pd.concat(frames, ignore_index=True), dens, sizes, {"bright": "far", "noisy": "far"},
+                        ("msp", "gaia_z", "s_and_i"))
+
+
+def test_scores_and_densities_agree(tiny_resnet, tiny_images):
+    rs = _run_scores(tiny_resnet, tiny_images)
+    # the S&I column is the mean-square score of the kept densities, and equal to ood.s_and_i
+    np.testing.assert_allclose(rs.values("s_and_i", "id"), -np.square(rs.densities["id"]["s_and_i"]).mean(1))
+    np.testing.assert_allclose(rs.values("s_and_i", "id"),
+                               ood.s_and_i(tiny_resnet, tiny_images, **SETTINGS.kw()).numpy())
+    np.testing.assert_allclose(rs.values("gaia_z", "id"), ood.gaia_z(tiny_resnet, tiny_images).numpy())
+    assert rs.densities["id"]["gaia"].shape[1] == sum(rs.layer_sizes)
+
+
+def test_tables_have_the_papers_shape(tiny_resnet, tiny_images):
+    rs = _run_scores(tiny_resnet, tiny_images)
+    table = si.metrics_table(rs)
+    assert list(table.index) == ["MSP", "GAIA-Z", "S&I"]
+    assert list(table.columns.get_level_values(0).unique()) == ["bright", "noisy", "AVG"]
+    fpr, auc = table[("AVG", "FPR95")], table[("AVG", "AUROC")]
+    assert fpr.between(0, 100).all() and auc.between(0, 100).all()
+    np.testing.assert_allclose(auc, table.xs("AUROC", axis=1, level=1)[["bright", "noisy"]].mean(1), atol=0.01)
+    paper = si.paper_table("table1", "resnet34")
+    assert paper.loc["S&I", ("AVG", "FPR95")] == 29.05 and paper.loc["GAIA", ("Textures", "AUROC")] == 97.09
+    assert si.paper_table("table2", "bit").loc["S&I", ("AVG", "AUROC")] == 91.84
+    avg = si.average_table({"tiny": rs}, {"tiny": "wrn40"})
+    assert list(avg.index.get_level_values("method")) == ["MSP", "GAIA-Z", "S&I"]
+    assert avg.loc[("tiny", "S&I"), "paper FPR95"] == 38.61
+    # the paper's own inconsistencies are listed with what they recompute to
+    assert {"table1.resnet34.react.avg.fpr95", "text.resnet34.odin_fpr_reduction"} <= set(si.paper_inconsistencies().index)
+    react = [report.paper_numbers("s_and_i")["value"][f"table1.resnet34.react.{s}.fpr95"]
+             for s in ("svhn", "lsun", "tin", "places", "textures")]
+    assert round(float(np.mean(react)), 2) == 82.71  # what the ReAct note says
+
+
+def test_flip_table_counts_what_the_product_switches_off(tiny_resnet, tiny_images):
+    rs = _run_scores(tiny_resnet, tiny_images)
+    flips = si.flip_table(rs)
+    assert len(flips) == len(rs.layer_sizes) + 1
+    for side in ("ID", "OOD"):
+        off, nonzero = flips[f"{side}: switched off by S&I (%)"], flips[f"{side}: GAIA non-zero (%)"]
+        assert (off >= 0).all() and (off <= nonzero).all()
+    assert flips["ID: switched off by S&I (%)"].max() > 0  # a large step (0.3) does switch entries off
+    agree = si.rank_agreement({"tiny": rs})
+    assert -1 <= agree.loc["tiny", "Spearman r"] <= 1 and agree.loc["tiny", "images"] == 3 * len(tiny_images)
+
+
+def test_alike_verdicts_read_the_intervals():
+    assert si.decide_alike([(-0.5, 0.5), (-0.2, 0.9)], margin=1.0, what="x")["verdict"] == "holds"
+    assert si.decide_alike([(-0.5, 0.5), (1.2, 3.0)], margin=1.0, what="x")["verdict"] == "does not hold"
+    out = si.decide_alike([(-0.5, 1.5)], margin=1.0, what="x")
+    assert out["verdict"] == "not testable here" and "x" in out["why"]
+
+
+def test_claims_on_a_tiny_run_can_go_either_way(tiny_resnet, tiny_images):
+    rs = _run_scores(tiny_resnet, tiny_images)
+    like = si.claim_si_like_gaia({"tiny": rs}, n_boot=50, seed=0)
+    assert like["verdict"] in report.VERDICTS and "tiny:" in like["ours"]
+    d, lo, hi = si.difference({s: rs.values("s_and_i", s) for s in ("id", "bright", "noisy")},
+                              {s: rs.values("s_and_i", s) for s in ("id", "bright", "noisy")}, n_boot=50, seed=0)
+    assert d == lo == hi == 0.0  # a score against itself: paired replicates cancel
+    beats = si.claim_beats_baselines({"tiny": rs}, baselines=["msp"], n_boot=50, seed=0)
+    assert beats["verdict"] in report.VERDICTS and "vs MSP" in beats["ours"]
+    assert si.claim_beats_baselines({"tiny": rs}, baselines=["energy"], n_boot=50, seed=0)["verdict"] == "not testable here"
+
+
+def test_spread_layers_keeps_the_ends():
+    layers = list("abcdefghi")
+    assert si.spread_layers(layers, 1) == ["a"]
+    assert si.spread_layers(layers, 3) == ["a", "e", "i"]
+    assert si.spread_layers(layers, 20) == layers
+    with pytest.raises(ValueError, match="at least one"):
+        si.spread_layers(layers, 0)
+
+
+def test_smoke_preset_runs(tmp_path):
+    from xai_utils.run import execute
+
+    out = execute("s_and_i", "smoke", out=tmp_path / "x.ipynb", progress=False)
+    nb = nbformat.read(out, as_version=4)
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    for key in ("si_like_gaia", "beats_baselines", "eta_insensitive", "large_label_space"):
+        assert report.paper_claims("s_and_i")[key]["text"] in text
+    assert "split point" in text and "AVG AUROC" in text

@@ -1,0 +1,94 @@
+"""The chapter's verdicts, each on 95% bootstrap intervals of average AUROC differences (paired: the
+same image resamples for both scores)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ... import metrics
+from .ablation import Ablation
+from .scores import LABELS, RunScores
+
+#: Two average AUROCs (%) count as "alike" when the 95% interval of their difference lies within +-this.
+ALIKE_MARGIN = 1.0
+
+
+def _avg_auroc(id_v: np.ndarray, *ood_v: np.ndarray) -> float:
+    return 100.0 * float(np.mean([metrics.auroc(id_v, o) for o in ood_v]))
+
+
+def avg_auroc_replicates(sets: Mapping[str, np.ndarray], *, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap replicates of the average AUROC (%) over the OOD sets; ``sets``: "id" and each OOD set ->
+    scores.  Each set is resampled on its own; the same seed gives the same resamples for any score."""
+    oods = [v for k, v in sets.items() if k != "id"]
+    return metrics.bootstrap(_avg_auroc, sets["id"], *oods, n=n_boot, seed=seed)
+
+
+def _column(rs: RunScores, col: str) -> dict[str, np.ndarray]:
+    return {s: rs.values(col, s) for s in ["id", *rs.ood_sets]}
+
+
+def difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], *, n_boot: int, seed: int
+               ) -> tuple[float, float, float]:
+    """Average AUROC (%) of ``a`` minus ``b`` with its paired 95% interval: (difference, low, high)."""
+    ra = avg_auroc_replicates(a, n_boot=n_boot, seed=seed)
+    rb = avg_auroc_replicates(b, n_boot=n_boot, seed=seed)
+    point = _avg_auroc(a["id"], *[v for k, v in a.items() if k != "id"]) - _avg_auroc(
+        b["id"], *[v for k, v in b.items() if k != "id"])
+    return (point, *metrics.percentile_interval(ra - rb))
+
+
+def decide_alike(intervals: Sequence[tuple[float, float]], *, margin: float, what: str) -> dict[str, str]:
+    """"Alike" from 95% intervals of differences: ``holds`` when every interval lies within +-margin,
+    ``does not hold`` when one lies wholly outside, else ``not testable here``."""
+    if all(-margin <= lo and hi <= margin for lo, hi in intervals):
+        return dict(verdict="holds", why="")
+    if any(hi < -margin or lo > margin for lo, hi in intervals):
+        return dict(verdict="does not hold", why="")
+    return dict(verdict="not testable here",
+                why=f"an interval of {what} reaches past +-{margin:g} points without lying outside: more images needed")
+
+
+def claim_si_like_gaia(scores: Mapping[str, RunScores], *, n_boot: int, seed: int) -> dict[str, str]:
+    """S&I vs GAIA-Z average AUROC on every run: alike within :data:`ALIKE_MARGIN`."""
+    parts, intervals = [], []
+    for run, rs in scores.items():
+        d, lo, hi = difference(_column(rs, "s_and_i"), _column(rs, "gaia_z"), n_boot=n_boot, seed=seed)
+        parts.append(f"{run}: {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        intervals.append((lo, hi))
+    return {"ours": "S&I - GAIA-Z average AUROC (95% CI): " + "; ".join(parts),
+            **decide_alike(intervals, margin=ALIKE_MARGIN, what="S&I - GAIA-Z")}
+
+
+def claim_beats_baselines(scores: Mapping[str, RunScores], *, baselines: Sequence[str], n_boot: int, seed: int
+                          ) -> dict[str, str]:
+    """On every run, S&I's average AUROC minus the best baseline's (by point estimate) is above 0 (interval)."""
+    parts, lows, highs = [], [], []
+    for run, rs in scores.items():
+        present = [b for b in baselines if b in rs.scores]
+        if not present:
+            return {"ours": "", "verdict": "not testable here", "why": "no baseline score was computed"}
+        best = max(present, key=lambda b: _avg_auroc(*_column(rs, b).values()))
+        d, lo, hi = difference(_column(rs, "s_and_i"), _column(rs, best), n_boot=n_boot, seed=seed)
+        parts.append(f"{run}: vs {LABELS[best]} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        lows.append(lo)
+        highs.append(hi)
+    ours = "S&I - best baseline average AUROC (95% CI): " + "; ".join(parts)
+    if min(lows) > 0:
+        return {"ours": ours, "verdict": "holds", "why": ""}
+    if min(highs) <= 0:
+        return {"ours": ours, "verdict": "does not hold", "why": ""}
+    return {"ours": ours, "verdict": "not testable here",
+            "why": "an interval of S&I - best baseline contains 0: more images are needed"}
+
+
+def claim_eta(ab: Ablation, *, etas: Sequence[float], n_boot: int, seed: int) -> dict[str, str]:
+    """S&I at the smallest and the largest of ``etas`` (the rebuttal's range): alike within :data:`ALIKE_MARGIN`."""
+    lo_key, hi_key = ("eta", f"{min(etas):g}"), ("eta", f"{max(etas):g}")
+    if lo_key not in ab.scores or hi_key not in ab.scores:
+        return {"ours": "", "verdict": "not testable here", "why": f"the ablation has no eta {min(etas):g} and {max(etas):g}"}
+    d, lo, hi = difference(ab.scores[hi_key], ab.scores[lo_key], n_boot=n_boot, seed=seed)
+    ours = f"S&I average AUROC at eta {max(etas):g} minus at {min(etas):g}: {d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    return {"ours": ours, **decide_alike([(lo, hi)], margin=ALIKE_MARGIN, what="the eta difference")}
