@@ -218,6 +218,10 @@ report.claim("large_label_space", ours="not run", verdict="not testable here",
 #   instead of ResNet34 / WRN40 on CIFAR-100: GAIA's zero-deflation signal depends on how many ReLUs are
 #   off, which depends on depth and width; the paper's absolute numbers are not expected.
 # - *Baselines.* Standard settings (OpenOOD's), not the authors' non-standard ones.
+# - *Inverted sets.* An AUROC far below 50 means the score ranks that OOD set as *more* in-distribution
+#   than the ID images: e.g. images with large flat dark areas switch many ReLUs off, so their gradients
+#   have *more* zeros than ID images, the opposite of GAIA's premise. Such results are reported as they
+#   are; the average over sets then falls, and the verdict on the baselines follows it.
 # - *S&I vs GAIA.* The flip table measures how many of GAIA's non-zero entries the attack switches off
 #   at eta = 0.001; where that share is a small fraction of a percent, the two scores cannot differ
 #   much, whatever the data, which fits the paper's Table 1 (differences of at most 0.14 FPR95 points).

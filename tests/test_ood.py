@@ -451,3 +451,34 @@ def test_salagg_theorem_1_gradcam_mean_is_scaled_mls(tiny_resnet, tiny_images):
         hw = tiny_resnet.cam_layer(tiny_resnet.stem(tiny_images)).shape[-2:].numel()
     expected = (logits.amax(1) - tiny_resnet.head.bias[logits.argmax(1)]) / hw
     torch.testing.assert_close(out, expected.detach())
+
+
+class _TinyGroupNormNet(torch.nn.Module):
+    """conv -> GroupNorm -> ReLU -> conv -> GroupNorm -> ReLU -> GAP -> linear (BiT's normalisation)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.ReLU(),
+                                  nn.Conv2d(8, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.ReLU())
+        self.head = nn.Linear(8, 5)
+
+    @property
+    def cam_layer(self):
+        return self.body
+
+    def forward(self, x):
+        return self.head(self.body(x).mean((-1, -2)))
+
+
+def test_group_norm_nets_take_the_a_path(tiny_images):
+    torch.manual_seed(0)
+    net = _TinyGroupNormNet().double().eval()
+    layers = ood.gaia_layers(net)
+    assert [type(m) for m in layers] == [torch.nn.GroupNorm, torch.nn.GroupNorm]
+    ref = ood.gaia_a(net, tiny_images)
+    torch.testing.assert_close(ood.s_and_i_a(net, tiny_images, steps=1), ref)
+    moved = ood.s_and_i_a(net, tiny_images, steps=2, step_size=0.5)
+    torch.testing.assert_close(moved, torch.cat([ood.s_and_i_a(net, c, steps=2, step_size=0.5)
+                                                 for c in tiny_images.split(3)]))  # per sample
+    assert torch.isfinite(moved).all() and not torch.allclose(moved, ref)
