@@ -108,3 +108,20 @@ def test_smoke_preset_runs(tmp_path):
     for key in ("si_like_gaia", "beats_baselines", "eta_insensitive", "large_label_space"):
         assert report.paper_claims("s_and_i")[key]["text"] in text
     assert "split point" in text and "AVG AUROC" in text
+
+
+def test_ablation_shows_the_chapters_own_setting_on_every_knob(tiny_resnet):
+    from xai_utils import data
+
+    bench = data.offline_benchmark(size=16, n_train=0, n_val=4, n_test=6, n_ood_val=2, n_ood_test=4, seed=0)
+    run = si.Run("tiny", "cifar10", bench, tiny_resnet.float(), "tiny")
+    abl = si.ablation(run, si=SETTINGS, etas=[0.0, 1.0], steps=[1], split_counts=[2, 50], n_id=6, n_ood=3,
+                      batch_size=4, seed=0, use_cache=False, progress=False)
+    n = len(ood.gaia_layers(tiny_resnet))
+    assert list(abl.table.xs("eta", level="knob").index) == ["0", "0.3", "1"]  # 0.3: the setting's eta
+    assert list(abl.table.xs("T", level="knob").index) == ["1", "2"]
+    assert list(abl.table.xs("split points", level="knob").index) == ["2", str(n)]  # 50 -> all of them
+    assert abl.table["AVG AUROC"].between(0, 100).all()
+    # eta = 0 leaves every iterate at the input: the product has GAIA-Z's non-zero set, as T = 1 does
+    np.testing.assert_allclose(abl.scores[("eta", "0")]["id"], abl.scores[("T", "1")]["id"])
+    assert {k: len(v) for k, v in abl.scores[("T", "2")].items()} == {"id": 6, **dict.fromkeys(bench.ood, 3)}

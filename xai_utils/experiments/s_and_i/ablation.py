@@ -42,14 +42,16 @@ def ablation(
     n_id: int, n_ood: int, batch_size: int, seed: int, use_cache: bool, progress: bool,
 ) -> Ablation:
     """S&I's average FPR95 / AUROC over the OOD sets when one of eta, T or the number of split points
-    (:func:`spread_layers`) changes from ``si``; on at most ``n_id`` ID and ``n_ood`` images per OOD set."""
+    (:func:`spread_layers`) changes from ``si`` (each knob's values include ``si``'s own, and all split
+    points); on at most ``n_id`` ID and ``n_ood`` images per OOD set."""
     bench = subsample(run.bench, n_id_val=n_id, n_id_test=n_id, n_ood_val=n_ood, n_ood_test=n_ood, seed=seed)
     model = run.model
     dev = next(model.parameters()).device
     layers = ood.gaia_layers(model)
-    settings = [("eta", f"{e:g}", replace(si, step_size=float(e)), len(layers)) for e in etas]
-    settings += [("T", str(t), replace(si, steps=int(t)), len(layers)) for t in steps]
-    settings += [("split points", str(min(k, len(layers))), si, k) for k in split_counts]
+    n = len(layers)  # every knob also shows the chapter's own setting (one computation, cached)
+    settings = [("eta", f"{e:g}", replace(si, step_size=e), n) for e in sorted({*map(float, etas), si.step_size})]
+    settings += [("T", str(t), replace(si, steps=t), n) for t in sorted({*map(int, steps), si.steps})]
+    settings += [("split points", str(k), si, k) for k in sorted({*(min(int(k), n) for k in split_counts), n})]
     sets = {"id": bench.id_test.x, **{k: v["test"].x for k, v in bench.ood.items()}}
     rows, kept = [], {}
     for knob, value, s, k in config.progress(settings, desc="ablation", disable=not progress, leave=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ... import attribution
+from ... import attribution, config
 from ..ood_runs import Run
 from .analysis import density_frame
 from .scores import RunScores
@@ -17,7 +17,7 @@ def plot_maps(run: Run, *, seed: int):
     import matplotlib.pyplot as plt
 
     b = run.bench
-    gen = np.random.default_rng(seed)
+    gen = np.random.default_rng(config.sub_seed(seed, "fig1"))
     picks = [("ID", b.id_test.x)] + [(k, v["test"].x) for k, v in b.ood.items()]
     fig, axes = plt.subplots(2, len(picks), figsize=(1.6 * len(picks), 3.4), squeeze=False)
     dev = next(run.model.parameters()).device
@@ -64,6 +64,8 @@ def plot_ablation(table: pd.DataFrame):
         ax.plot(xs, part["AVG AUROC"], marker="o")
         if knob == "eta" and (xs > 0).all():
             ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(xs, part.index, rotation=45 if knob == "eta" else 0, fontsize=8)
         ax.set_xlabel(knob)
     axes[0, 0].set_ylabel("S&I average AUROC (%)")
     fig.tight_layout()
