@@ -14,7 +14,7 @@
 # # Splitting & Integrating: OOD detection via adversarial gradient attribution
 #
 # *Splitting & Integrating: Out-of-Distribution Detection via Adversarial Gradient Attribution* (S&I,
-# ICLR 2025 submission; code: [github.com/LMBTough/S-I](https://github.com/LMBTough/S-I)) builds on GAIA
+# an anonymous ICLR submission; code: [github.com/LMBTough/S-I](https://github.com/LMBTough/S-I)) builds on GAIA
 # (Chen et al., [arXiv:2311.09620](https://arxiv.org/abs/2311.09620)), which flags an input as
 # out-of-distribution (OOD) when the gradients of the model's output with respect to its intermediate
 # feature maps have few zeros. S&I *splits* the network at every normalisation layer, moves that layer's
