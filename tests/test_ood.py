@@ -37,6 +37,11 @@ def test_score_is_per_sample_batch_invariant_and_pure(name, model, tiny_images):
     assert all(not m._forward_hooks for m in model.modules()), "hooks must be removed"
 
 
+def test_every_score_has_one_display_name():
+    assert set(ood.LABELS) == set(ood.SCORES)
+    assert len(set(ood.LABELS.values())) == len(ood.LABELS)
+
+
 def test_unknown_names_list_the_known_ones(tiny_cnn, tiny_images):
     with pytest.raises(ValueError, match="known:.*energy"):
         ood.score("nope", tiny_cnn, tiny_images)

@@ -49,6 +49,10 @@ SCORES = {
 }
 """Score name -> ``fn(model, x, **kw) -> (N,)``, higher = ID.  Names in :data:`FITTED` need ``fit=``."""
 
+LABELS = {"msp": "MSP", "mls": "MLS", "energy": "Energy", "odin": "ODIN", "react": "ReAct", "gradnorm": "GradNorm",
+          "rankfeat": "RankFeat", "gaia_z": "GAIA-Z", "gaia_a": "GAIA-A", "s_and_i": "S&I", "s_and_i_a": "S&I-A"}
+"""Score name -> its display name in the book's tables (one per score of :data:`SCORES`)."""
+
 FITTED = {"react": fit_react}
 """Score name -> ``fit_fn(model, id_x, **kw)``: the fit to pass as ``fit=`` to that score."""
 
@@ -82,6 +86,7 @@ def aggregate(name: str, maps: Tensor) -> Tensor:
 
 __all__ = [
     "SCORES",
+    "LABELS",
     "FITTED",
     "AGGREGATES",
     "score",

@@ -22,9 +22,7 @@ from ..ood_runs import Run
 
 #: Scores computed through their densities (the rest through ``ood.SCORES``).
 DENSITY_SCORES = {"gaia_z": "gaia", "s_and_i": "s_and_i"}
-LABELS = {"msp": "MSP", "mls": "MLS", "odin": "ODIN", "energy": "Energy", "react": "ReAct",
-          "gradnorm": "GradNorm", "rankfeat": "RankFeat", "gaia_z": "GAIA-Z", "gaia_a": "GAIA-A",
-          "s_and_i": "S&I", "s_and_i_a": "S&I-A"}
+LABELS = ood.LABELS  # display names of the scores (one source, shared with salagg)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ... import metrics, report
-from ...ood import saliency_column
+from ...ood import LABELS, saliency_column
 from .bootstrap import bootstrap_group
 from .combination import with_salagg
 from .scores import Combos, Scores, method_grid, pairs, set_aurocs
@@ -38,19 +38,7 @@ PAPER_IDS: dict[str, str] = {
     "IG-mean": "ig_mean",
     "GBP-norm": "gbp_norm",
 }
-SCORE_NAMES: dict[str, str] = {
-    "msp": "MSP",
-    "mls": "MLS",
-    "energy": "Energy",
-    "odin": "ODIN",
-    "react": "ReAct",
-    "gradnorm": "GradNorm",
-    "rankfeat": "RankFeat",
-    "gaia_z": "GAIA-Z",
-    "gaia_a": "GAIA-A",
-    "s_and_i": "S&I",
-    "s_and_i_a": "S&I-A",
-}
+SCORE_NAMES = LABELS  # the display names of the OOD scores (one source, beside ood.SCORES)
 
 
 def auroc_grid(scores: Mapping[str, Scores], group: str = "all", part: str = "test") -> pd.DataFrame:
