@@ -32,6 +32,8 @@ $(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements-lock.txt -e ".[book,test]"
+	# Ribeiro et al.'s Anchor (hermitry chapter); its declared dependencies (spacy, lime) serve text only
+	$(PY) -m pip install -q --no-deps -c requirements-lock.txt anchor-exp
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (xai-repro)" > /dev/null
 	touch $(STAMP)
 

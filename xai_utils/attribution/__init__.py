@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .anchor_beam import ANCHOR_DEFAULTS, anchor_beam
 from .cam import gradcam, gradcam_raw, gradcam_relu, guided_gradcam
+from .capture import EncodingCapture
 from .engine import best_chunk_size, evaluate_masks, kernel_shap_masks, lime_masks, weighted_least_squares
 from .gradient import (
     deconvolution,
@@ -31,11 +33,11 @@ from .gradient import (
 from .lrp import composite_names, lrp
 from .perturbation import anchor, kernel_shap, lime, occlusion
 from .postprocess import Normalized, normalize, reduce_channels, resolve_target, upsample
-from .segmentation import grid, patches, slic, sliding_windows
+from .segmentation import grid, patches, per_value, slic, sliding_windows
 
 CAM_METHODS = frozenset({"gradcam", "gradcam_relu"})
 #: Methods that evaluate perturbed images in chunks of ``chunk_size`` images per forward pass.
-PERTURBATION_METHODS = frozenset({"occlusion", "lime", "kernel_shap", "anchor"})
+PERTURBATION_METHODS = frozenset({"occlusion", "lime", "kernel_shap", "anchor", "anchor_beam"})
 
 
 def attribute(name: str, model: nn.Module, x: Tensor, target: int | Tensor | None = None, **params) -> Tensor:
@@ -68,6 +70,7 @@ METHODS = {
     "lime": lime,
     "kernel_shap": kernel_shap,
     "anchor": anchor,
+    "anchor_beam": anchor_beam,
 }
 
 #: The one display name of every method, for every chapter's tables and figures (the short names the
@@ -89,6 +92,7 @@ LABELS = {
     "lime": "LIME",
     "kernel_shap": "KernelSHAP",
     "anchor": "Anchor",
+    "anchor_beam": "Anchor LIME",
 }
 
 __all__ = [
@@ -99,6 +103,9 @@ __all__ = [
     "attribute",
     *METHODS,
     "gradcam_raw",
+    "ANCHOR_DEFAULTS",
+    "EncodingCapture",
+    "per_value",
     "safe_model",
     "composite_names",
     "evaluate_masks",

@@ -37,10 +37,10 @@ KERNEL_SHAP_INF_WEIGHT = 1e6  # captum's weight of the empty and full coalitions
 # ----------------------------------------------------------------------------------------- features
 @dataclass
 class Features:
-    labels: Tensor | None  # (L, H*W) long, L = 1 (shared) or N
-    members: Tensor | None  # (F, K) bool, K = H*W (all channels) or C*H*W
+    labels: Tensor | None  # (L, K) long, L = 1 (shared) or N
+    members: Tensor | None  # (F, K) bool
     n: int  # number of features F
-    per_channel: bool  # members cover (C, H, W) rather than (H, W)
+    per_channel: bool  # K = C*H*W (features cover (C, H, W)) rather than H*W (all channels)
 
     def valid(self, n_images: int) -> Tensor:
         """(N, F) bool: which features have at least one pixel in each image."""
@@ -54,7 +54,7 @@ class Features:
         """(N, F) feature values -> (N, C, H, W) maps (labels: copy; members: mean over covering windows)."""
         n, c, h, w = shape
         if self.labels is not None:
-            out = values.gather(1, self.labels.expand(n, -1)).view(n, 1, h, w)
+            out = values.gather(1, self.labels.expand(n, -1)).view(n, c if self.per_channel else 1, h, w)
         else:
             mem = self.members.to(values.dtype)
             count = mem.sum(0)
@@ -84,11 +84,19 @@ def as_features(features: Tensor | None, x: Tensor, default_grid: int = 4) -> Fe
         raise ValueError(f"label maps must be integer tensors, got dtype {features.dtype}")
     if features.dim() == 2:
         features = features.unsqueeze(0)
-    if features.dim() != 3 or tuple(features.shape[-2:]) != (h, w) or features.shape[0] not in (1, n):
-        raise ValueError(f"label map must be ({h}, {w}) or ({n}, {h}, {w}), got {tuple(features.shape)}")
+    per_value = features.dim() == 4 and features.shape[1] == c
+    if (
+        features.dim() not in (3, 4)
+        or (features.dim() == 4 and not per_value)
+        or tuple(features.shape[-2:]) != (h, w)
+        or features.shape[0] not in (1, n)
+    ):
+        raise ValueError(
+            f"label map must be ({h}, {w}), ({n}, {h}, {w}) or (1 or {n}, {c}, {h}, {w}), got {tuple(features.shape)}"
+        )
     if int(features.min()) < 0:
         raise ValueError("label maps must hold feature ids >= 0")
-    return Features(features.flatten(1).long(), None, int(features.max()) + 1, False)
+    return Features(features.flatten(1).long(), None, int(features.max()) + 1, per_value)
 
 
 def as_baseline(baseline: float | Tensor, x: Tensor) -> tuple[Tensor, bool]:
@@ -281,7 +289,7 @@ def evaluate_unchecked(
         m, ii = rows[start : start + chunk], img[start : start + chunk]
         if feats.labels is not None:
             lab = feats.labels[ii] if feats.labels.shape[0] > 1 else feats.labels.expand(len(ii), -1)
-            keep = m.gather(1, lab).view(-1, 1, h, w)
+            keep = m.gather(1, lab).view(-1, kc, h, w)
         else:
             keep = ((~m).to(torch.float32) @ members == 0).view(-1, kc, h, w)
         z = torch.where(keep, x[ii], base[ii] if per_image_base else base)

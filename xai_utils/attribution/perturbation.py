@@ -49,8 +49,9 @@ def _lime_weights(
         diff = xd - bd
 
         def per_feature(t: Tensor) -> Tensor:  # (N, C, H, W) -> (N, F) sums over each feature's pixels
+            values = (t if feats.per_channel else t.sum(1)).flatten(1)
             return torch.zeros(n, feats.n, dtype=t.dtype, device=t.device).scatter_add_(
-                1, feats.labels.expand(n, -1), t.sum(1).flatten(1)
+                1, feats.labels.expand(n, -1), values
             )
 
         fc = per_feature(diff * diff)

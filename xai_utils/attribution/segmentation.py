@@ -4,6 +4,9 @@ Two representations, told apart by dtype:
 
 * integer **label maps**, shared (H, W) or per image (N, H, W), ids 0..F-1: disjoint features
   (grid rectangles, SLIC superpixels).  LIME, KernelSHAP, Anchor and Occlusion accept them.
+* integer **per-value label maps** (1, C, H, W) or (N, C, H, W): features over single input values,
+  e.g. :func:`per_value` (captum's LIME / KernelSHAP without a ``feature_mask``: every value is its own
+  feature).  LIME, KernelSHAP, Anchor and Occlusion accept them.
 * boolean **membership stacks** (F, H, W) or (F, C, H, W): possibly overlapping features
   (sliding patches, captum-style occlusion windows over channels).  Occlusion accepts them.
 """
@@ -18,7 +21,7 @@ from torch import Tensor
 
 from ..checks import check_images
 
-__all__ = ["grid", "patches", "sliding_windows", "slic"]
+__all__ = ["grid", "per_value", "patches", "sliding_windows", "slic"]
 
 
 def grid(h: int, w: int, g: int | tuple[int, int] = 4) -> Tensor:
@@ -32,6 +35,13 @@ def grid(h: int, w: int, g: int | tuple[int, int] = 4) -> Tensor:
     rows = torch.arange(h) * gh // h
     cols = torch.arange(w) * gw // w
     return rows[:, None] * gw + cols[None, :]
+
+
+def per_value(c: int, h: int, w: int) -> Tensor:
+    """Label map (1, c, h, w) with one feature per input value, ids in C-order (captum's default features)."""
+    if min(c, h, w) < 1:
+        raise ValueError(f"per_value needs a positive shape, got ({c}, {h}, {w})")
+    return torch.arange(c * h * w).view(1, c, h, w)
 
 
 def _window_starts(size: int, window: int, stride: int) -> list[int]:

@@ -17,7 +17,7 @@ from .fiveband import (
     stratify,
     stratify_ground_truth,
 )
-from .hermitry import HermitryFit, fit_hermitry, hermitry_ratio
+from .hermitry import HermitryFit, fit_hermitry, hermitry_ratio, null_ratio
 from .ood import OODMetrics, aupr_in, aupr_out, auroc, fpr_at_tpr, ood_metrics
 from .stats import MeanCI, bootstrap, mean_ci, percentile_interval, stars, wilcoxon_vs_baseline
 
@@ -36,6 +36,7 @@ __all__ = [
     "five_band_scores",
     "fpr_at_tpr",
     "hermitry_ratio",
+    "null_ratio",
     "mean_ci",
     "percentile_interval",
     "ood_metrics",

@@ -70,6 +70,14 @@ def order_statistic_threshold(distances: ArrayLike, q: float = 0.95) -> float:
     return float(d[max(int(np.floor(q * d.size)), 1) - 1])
 
 
+def null_ratio(n: int, q: float = 0.95) -> float:
+    """H of the n unperturbed threshold images themselves: (n - floor(q n)) / n, since T is the
+    floor(q n)-th smallest of their distances (the paper's 50 images: 3/50 = 0.06)."""
+    if n < 1:
+        raise ValueError(f"need at least one image, got {n}")
+    return (n - max(int(np.floor(q * n)), 1)) / n
+
+
 def _check_conditioning(covariance: np.ndarray, x: np.ndarray, estimator: str) -> None:
     """Raise for a zero covariance; warn when it is singular or ill-conditioned (> ``MAX_CONDITION``)."""
     eig = np.linalg.eigvalsh(covariance)
