@@ -72,7 +72,9 @@ def test_every_registered_method_and_score_has_a_finite_positive_ratio(tiny_benc
     assert set(methods[methods.section == "perturbation"].name) == set(attribution.PERTURBATION_METHODS)
     scores = table[table.section == "ood"]
     assert sorted(scores.name) == sorted(ood.SCORES)
-    for part in (methods, scores):
+    capture = table[table.section == "capture"]
+    assert sorted(capture.name) == ["kernel_shap", "lime", "occlusion"]
+    for part in (methods, scores, capture):
         for col in ("ms_per_image", "floor_ms_per_image", "ratio"):
             assert (part[col].apply(math.isfinite) & (part[col] > 0)).all(), (col, part[["name", col]])
     # pass counting: one backward per image for saliency, n_steps for IG, F+1 evaluations for occlusion

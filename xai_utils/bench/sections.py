@@ -221,7 +221,9 @@ def bench_methods(
         m = measure(call, floors, counter, device, settings.repeats)
         if pert:
             passes = m.forwards / n
-            if name == "anchor":
+            if name == "anchor_beam":
+                cfg = f"{cfg_base}, anchor-exp defaults (quickshift superpixels, adaptive samples)"
+            elif name == "anchor":
                 cfg = (
                     f"{cfg_base}, {s.anchor_blocks}x{s.anchor_blocks} blocks of {h // s.anchor_blocks}px, "
                     f"max_size={s.anchor_max_size}, 64 samples per candidate"
@@ -250,6 +252,40 @@ def bench_methods(
         if pert and name in CAPTUM_EQUIVALENT and settings.captum:
             entry.update(captum_compare(name, model, xs, target, labels, s, block, ours, t, device))
         rows.append(entry)
+    return rows
+
+
+def bench_capture(
+    model: nn.Module, x: Tensor, s: ImageSetting, settings: BenchSettings, device: torch.device
+) -> list[dict[str, Any]]:
+    """The hermitry chapter's capture of perturbed encodings (``attribution.EncodingCapture``): each engine
+    method timed with and without it, the two calls taken in turn (best of ``settings.repeats`` each)."""
+    from .. import attribution
+
+    rows = []
+    xs = x[: s.n_pert]
+    h, c = xs.shape[2], xs.shape[1]
+    labels = attribution.grid(h, xs.shape[3], s.blocks).to(device)
+    with torch.no_grad():
+        target = model(xs).argmax(1)
+    for name in ("occlusion", "lime", "kernel_shap"):
+        params = _params(name, s, labels, h // s.blocks, c)
+
+        def plain(name=name, params=params) -> None:
+            attribution.attribute(name, model, xs, target, **params)
+
+        def captured(name=name, params=params) -> None:
+            with attribution.EncodingCapture(model) as cap:
+                attribution.attribute(name, model, xs, target, callback=cap.callback, **params)
+
+        plain(), captured()
+        t_plain = t_cap = float("inf")
+        for _ in range(max(1, settings.repeats)):
+            t_plain = min(t_plain, best_time(plain, device, 1))
+            t_cap = min(t_cap, best_time(captured, device, 1))
+        rows.append(row(device, "capture", name, config=f"{h}x{h}, {s.blocks}x{s.blocks} blocks",
+                        n_images=len(xs), ms_per_image=1e3 * t_cap / len(xs),
+                        floor_ms_per_image=1e3 * t_plain / len(xs), ratio=t_cap / t_plain))
     return rows
 
 
@@ -332,6 +368,7 @@ def run(
             rows += forward_rows
             say(f"{s.size}x{s.size}: attribution methods")
             rows += bench_methods(model, x, s, settings, floors, counter, dev)
+            rows += bench_capture(model, x, s, settings, dev)
             say(f"{s.size}x{s.size}: OOD scores")
             id_x, _ = _cells(64, s.size, seed=3)
             rows += bench_scores(model, x, id_x.to(dev), s, settings, floors, counter, dev)
