@@ -200,3 +200,59 @@ def test_smoke_preset_runs(tmp_path):
     for key in report.paper_claims("hermitry"):
         assert report.paper_claims("hermitry")[key]["text"] in text
     assert "KernelSHAP" in text and "null" in text
+
+
+def _archs(values: dict[str, tuple[int, int]]) -> hm.Hermitry:
+    per = {(run, "c", "lime"): (np.linspace(lo, hi, 40), np.full(40, 100)) for run, (lo, hi) in values.items()}
+    table = pd.DataFrame([{"run": r, "class": "c", "method": "lime"} for r in values])
+    return hm.Hermitry(table, pd.DataFrame(), pd.DataFrame(), {}, per, "ledoitwolf")
+
+
+def test_architecture_verdict_needs_the_papers_models():
+    other = _archs({"resnet20": (0, 10)})
+    assert hm.claim_architecture(other, n_boot=50, seed=0)["verdict"] == "not testable here"
+    low = _archs({"mnasnet1_0": (0, 20), "densenet121": (40, 60), "resnet50": (50, 70)})
+    assert hm.claim_architecture(low, n_boot=200, seed=0)["verdict"] == "holds"
+    high = _archs({"mnasnet1_0": (60, 80), "densenet121": (0, 20), "resnet50": (50, 70)})
+    assert hm.claim_architecture(high, n_boot=200, seed=0)["verdict"] == "does not hold"
+    mean, lo, hi = hm.model_mean(low, "mnasnet1_0", n_boot=200, seed=0)
+    assert lo <= mean <= hi and mean == pytest.approx(0.1)
+
+
+def test_full_preset_reads_the_imagenet_layout(tmp_path):
+    from PIL import Image
+
+    from xai_utils import models
+
+    rng = np.random.default_rng(0)
+
+    def jpg(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(path)
+
+    train = tmp_path / "imagenet" / "train"
+    for i in range(1000):
+        (train / f"n{i:08d}").mkdir(parents=True)
+    for c in (1, 998):
+        for j in range(3):
+            jpg(train / f"n{c:08d}" / f"{j}.JPEG")
+        for j in range(2):
+            jpg(tmp_path / "imagenet" / "val" / f"n{c:08d}" / f"v{j}.JPEG")
+    jpg(tmp_path / "dtd_textures_10classes" / "banded" / "a.jpg")
+    jpg(tmp_path / "dtd_textures_10classes" / "banded" / "b.jpg")
+    weights = tmp_path / "torchvision" / "mnasnet.pth"
+    weights.parent.mkdir()
+    torch.save(models.build("mnasnet1_0", 1000).net.state_dict(), weights)
+    kw = dict(device="cpu", seed=0, data_root=str(tmp_path), classes=[1, 998], n_val=50, n_train=2, n_reference=3,
+              sizes=[], archs=["mnasnet1_0"], widths=[], train_images=[], epochs=1,
+              checkpoints=["torchvision/mnasnet.pth"], retrain=False, progress=False)
+    run = hm.make_runs("full", **kw)["mnasnet1_0"]
+    assert run.classes == ["n00000001", "n00000998"] and run.labels == {"n00000001": 1, "n00000998": 998}
+    assert run.train["n00000001"].shape == (2, 3, 224, 224) and run.val["n00000998"].shape == (2, 3, 224, 224)
+    assert run.references["noise"].shape == (3, 3, 224, 224) and len(run.references["textures"]) == 2
+    assert hm.encode(run.model, run.val["n00000001"]).shape == (2, 1280)
+    (train / "n00000500").rmdir()
+    with pytest.raises(ValueError, match="1000 ImageNet class folders"):
+        hm.make_runs("full", **kw)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        hm.make_runs("full", **{**kw, "checkpoints": ["torchvision/missing.pth"]})

@@ -19,6 +19,7 @@ from .real import (
     IMAGENET_CIFAR10_OVERLAP,
     cifar10_ood_benchmark,
     cifar_pickle,
+    class_images,
     image_folder,
     imagenet_cifar10_overlap,
     mnist_idx,
@@ -52,4 +53,5 @@ __all__ = [
     "svhn_mat",
     "textures",
     "wnid_folder",
+    "class_images",
 ]

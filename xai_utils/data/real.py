@@ -259,6 +259,16 @@ def mnist_idx(
     )
 
 
+def class_images(folder: PathLike, *, size: int | None = None, max_images: int | None = None) -> torch.Tensor:
+    """The images of one class folder (e.g. ``imagenet/train/n04409515``), sorted by file name, the first
+    ``max_images``: (N, 3, size, size) float32 in [0, 1] (shorter side resized, centre crop)."""
+    folder = _require(folder, "class folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise ValueError(f"no images in the class folder {folder}")
+    return _load_images(files[:max_images], _check_size(size))
+
+
 _WNID_FILE = re.compile(r"(n\d{8})_(.+)")
 
 

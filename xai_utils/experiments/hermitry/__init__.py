@@ -6,11 +6,20 @@
   :mod:`.claims`; :mod:`.plots`.
 """
 
-from .claims import NEGLIGIBLE, claim_all_ood, claim_between, claim_lime_most, claim_occlusion, order
+from .claims import (
+    NEGLIGIBLE,
+    PAPER_ARCHS,
+    claim_all_ood,
+    claim_architecture,
+    claim_between,
+    claim_lime_most,
+    claim_occlusion,
+    order,
+)
 from .perturb import METHODS, PAPER_SIZE, PerturbSettings, capture_all, encode, examples, perturbed_encodings
 from .plots import plot_classes, plot_distances, plot_examples
-from .ratios import Hermitry, hermitry, pooled, pooled_interval
-from .runs import SHIPPED_N_VAL, HermitryRun, image_counts, make_runs
+from .ratios import Hermitry, hermitry, model_mean, pooled, pooled_interval
+from .runs import FULL_SIZE, SHIPPED_N_VAL, HermitryRun, image_counts, make_runs
 from .tables import (
     CUTOFF,
     method_means,
@@ -24,6 +33,8 @@ from .tables import (
 
 __all__ = [
     "CUTOFF",
+    "FULL_SIZE",
+    "PAPER_ARCHS",
     "METHODS",
     "NEGLIGIBLE",
     "PAPER_SIZE",
@@ -33,6 +44,7 @@ __all__ = [
     "PerturbSettings",
     "capture_all",
     "claim_all_ood",
+    "claim_architecture",
     "claim_between",
     "claim_lime_most",
     "claim_occlusion",
@@ -42,6 +54,7 @@ __all__ = [
     "image_counts",
     "make_runs",
     "method_means",
+    "model_mean",
     "order",
     "paper_table4",
     "perturbed_encodings",

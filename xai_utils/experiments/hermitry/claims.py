@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ... import metrics
 from .perturb import METHODS
-from .ratios import Hermitry, pooled
+from .ratios import Hermitry, model_mean, pooled
 from .tables import CUTOFF
 
 #: An excess of H over the unperturbed null below this is "negligible": a method whose whole interval lies
@@ -69,3 +69,20 @@ def claim_between(h: Hermitry, *, n_boot: int, seed: int) -> dict[str, str]:
                 orders += [order(ivs[m], ivs["occlusion"]), order(ivs["lime"], ivs[m])]
                 parts.append(f"{run} {METHODS[m]} [{ivs[m][0]:.3f}, {ivs[m][1]:.3f}]")
     return dict(ours="; ".join(parts), **_verdict(orders, "KernelSHAP's / Anchor's H and occlusion's or LIME's"))
+
+
+#: The paper's models, by the names of the ``full`` preset's runs, MnasNet (the lowest ratios) first.
+PAPER_ARCHS = ("mnasnet1_0", "densenet121", "resnet50")
+
+
+def claim_architecture(h: Hermitry, *, n_boot: int, seed: int) -> dict[str, str]:
+    """MnasNet1.0's model mean below DenseNet121's and ResNet50's (intervals); testable only where the runs
+    are the paper's three torchvision models (the ``full`` preset)."""
+    runs = list(h.table["run"].unique())
+    if not set(PAPER_ARCHS) <= set(runs):
+        return dict(ours=", ".join(runs), verdict="not testable here",
+                    why="needs the paper's three ImageNet models (the full preset); this preset has other architectures")
+    ivs = {a: model_mean(h, a, n_boot=n_boot, seed=seed) for a in PAPER_ARCHS}
+    return dict(ours="; ".join(f"{a} {v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" for a, v in ivs.items()),
+                **_verdict([order(ivs[a][1:], ivs[PAPER_ARCHS[0]][1:]) for a in PAPER_ARCHS[1:]],
+                           "MnasNet1.0's and another model's mean H"))

@@ -24,13 +24,14 @@ def plot_distances(h: Hermitry, run: str, kinds: Sequence[str]):
     distances over T (ours, log axis: the paper's normalisation is not stated), grey within T and black
     beyond it; the dashed line is T."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
     import seaborn as sns
 
     thr = h.thresholds[h.thresholds["run"] == run].set_index("class")
     classes = list(thr.index)
     kinds = [k for k in kinds if (run, classes[0], k) in h.distances]
     fig, axes = plt.subplots(len(classes), len(kinds), figsize=(2.3 * len(kinds), 1.9 * len(classes)),
-                             squeeze=False, sharex="col")
+                             squeeze=False, sharex=True)
     for i, cls in enumerate(classes):
         t = thr.loc[cls, "T"]
         for j, kind in enumerate(kinds):
@@ -39,8 +40,11 @@ def plot_distances(h: Hermitry, run: str, kinds: Sequence[str]):
             ax = axes[i, j]
             sns.histplot(frame, x="distance", hue="side", hue_order=["within T", "beyond T"], multiple="stack",
                          palette={"within T": "0.7", "beyond T": "0.1"}, bins=30, stat="density", ax=ax,
-                         log_scale=(True, False), legend=(i == 0 and j == len(kinds) - 1))
+                         log_scale=(True, False), legend=False)
             ax.axvline(1.0, ls="--", c="C3", lw=1)
+            ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 3.0)))
+            ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_locator(mticker.NullLocator())
             ax.set_title(f"{cls}: {METHODS.get(kind, kind)} (H {np.mean(d > t):.2f})", fontsize=8)
             ax.set_xlabel("distance / T" if i == len(classes) - 1 else "")
             ax.set_ylabel("")

@@ -91,3 +91,21 @@ def pooled(h: Hermitry, run: str, method: str, *, n_boot: int, seed: int) -> tup
         raise ValueError(f"no captures of {method!r} in run {run!r}")
     hits, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
     return (float(hits.sum() / counts.sum()), *pooled_interval(hits, counts, n_boot=n_boot, seed=seed))
+
+
+def model_mean(h: Hermitry, run: str, *, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """The paper's model mean: the mean H over a run's (class, method) cases, with a 95% interval from
+    resampling each case's Y images on its own: (mean, low, high)."""
+    parts = [v for (r, _, _), v in h.per_image.items() if r == run]
+    if not parts:
+        raise ValueError(f"no captures of run {run!r}")
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        vals = []
+        for hits, counts in parts:
+            idx = rng.integers(0, len(hits), len(hits))
+            vals.append(hits[idx].sum() / counts[idx].sum())
+        reps[b] = np.mean(vals)
+    point = float(np.mean([hits.sum() / counts.sum() for hits, counts in parts]))
+    return (point, *metrics.percentile_interval(reps))

@@ -6,19 +6,24 @@ distribution), 50 validation images Y (threshold and perturbed images) and refer
 * ``real``: CIFAR-10 test JPEGs with the CIFAR ResNet checkpoints; the test set is all there is, so X and
   Y are disjoint seeded parts of a class's 1,000 test images; references = noise and the real benchmark's
   ImageNet samples, MNIST and DTD textures.
+* ``full``: the paper's setting from local files: ImageNet ``imagenet/train/<wnid>/`` (X, the first
+  ``n_train`` files) and ``imagenet/val/<wnid>/`` (Y, the first ``n_val``) at 224 px, the label's wnid being
+  the label-th of the 1,000 sorted train folders; torchvision classifiers ``archs`` with weights
+  ``checkpoints`` (paths, relative to the data root); references = noise and DTD textures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ... import config, data
+from ... import config, data, models
 from ..ood_runs import make_runs as ood_make_runs
 from ..ood_runs import subsample
 
@@ -106,6 +111,38 @@ def _real_runs(*, data_root: str, checkpoints: Sequence[str], classes: Sequence[
     }
 
 
+#: Image side of the ``full`` preset (torchvision's ImageNet evaluation crop).
+FULL_SIZE = 224
+
+
+def _full_runs(*, data_root: str, archs: Sequence[str], checkpoints: Sequence[str], classes: Sequence[int],
+               n_val: int, n_train: int, n_reference: int, device: torch.device, seed: int) -> dict[str, HermitryRun]:
+    root = config.data_root(data_root)
+    if len(archs) != len(checkpoints):
+        raise ValueError(f"archs {list(archs)} and checkpoints {list(checkpoints)} must have the same length")
+    mean = data.NORMALISATION["imagenet"][0]
+    loaded = {}
+    for arch, ckpt in zip(archs, checkpoints, strict=True):  # every model before the data: fail early
+        path = Path(ckpt) if Path(ckpt).is_absolute() else root / ckpt
+        loaded[arch] = models.real_classifier(arch, path, num_classes=1000).to(device).eval()
+    train_root = root / "imagenet" / "train"
+    wnids = sorted(p.name for p in train_root.iterdir() if p.is_dir() and not p.name.startswith(".")) if (
+        train_root.is_dir()) else []
+    if len(wnids) != 1000:
+        raise ValueError(f"{train_root} must hold the 1000 ImageNet class folders (the label is the index of the "
+                         f"sorted wnid); found {len(wnids)}")
+    train, val, labels = {}, {}, {}
+    for c in classes:
+        wnid = wnids[c]
+        train[wnid] = data.class_images(train_root / wnid, size=FULL_SIZE, max_images=n_train)
+        val[wnid] = data.class_images(root / "imagenet" / "val" / wnid, size=FULL_SIZE, max_images=n_val)
+        labels[wnid] = c
+    refs = {"noise": _noise(n_reference, FULL_SIZE, seed),
+            "textures": data.image_folder(root / "dtd_textures_10classes", size=FULL_SIZE, max_images=n_reference).x}
+    return {arch: HermitryRun(arch, m, arch, train, val, refs, mean, labels, note=f"torchvision {arch}, ImageNet")
+            for arch, m in loaded.items()}
+
+
 def make_runs(
     preset: str,
     *,
@@ -127,7 +164,8 @@ def make_runs(
 ) -> dict[str, HermitryRun]:
     """The runs of a preset (see the module docstring); the keywords are the notebook's parameters.
     ``train_images``: training-set sizes of the offline classifiers (part of the shipped weights' key);
-    ``n_train``: X per class on ``real``."""
+    ``n_train``: X per class on ``real`` and ``full``; ``archs``: offline / full architectures;
+    ``checkpoints``: CIFAR ResNet names (real) or weight files (full)."""
     device = config.resolve_device(device)
     if len(set(classes)) != len(classes) or len(classes) == 0:
         raise ValueError(f"classes must be distinct labels, got {list(classes)}")
@@ -139,7 +177,10 @@ def make_runs(
     if preset == "real":
         return _real_runs(data_root=data_root, checkpoints=checkpoints, classes=classes, n_val=n_val,
                           n_train=n_train, n_reference=n_reference, device=device, seed=seed)
-    raise ValueError(f"unknown preset {preset!r}; known: 'offline', 'smoke', 'real'")
+    if preset == "full":
+        return _full_runs(data_root=data_root, archs=archs, checkpoints=checkpoints, classes=classes, n_val=n_val,
+                          n_train=n_train, n_reference=n_reference, device=device, seed=seed)
+    raise ValueError(f"unknown preset {preset!r}; known: 'offline', 'smoke', 'real', 'full'")
 
 
 def image_counts(runs: Mapping[str, HermitryRun]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ... import metrics, report
 from .perturb import METHODS
-from .ratios import Hermitry, pooled
+from .ratios import Hermitry, model_mean, pooled
 
 PAPER = "hermitry"
 #: The paper's cutoff between low and high hermitry ratios (Sec. 3.1).
@@ -59,15 +59,19 @@ def method_means(h: Hermitry, *, n_boot: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method").round(3)
 
 
-def split_counts(h: Hermitry) -> pd.DataFrame:
-    """How many (method, class) cases of each run have H <= :data:`CUTOFF`, beside the paper's per model."""
-    rows = [{"model / run": f"{MODEL_NAMES[k.split('.')[1]]} (paper)", "H <= 0.3": int(v), "cases": 12}
-            for k, v in _paper("low_count.").items()]
+def split_counts(h: Hermitry, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per model (paper) and run (ours): the mean H over its (method, class) cases, and how many cases have
+    H <= :data:`CUTOFF`."""
+    means = _paper("mean.model.")
+    rows = [{"model / run": f"{MODEL_NAMES[k.split('.')[1]]} (paper)", "mean H": means[f"mean.model.{k.split('.')[1]}"],
+             "H <= 0.3": int(v), "cases": 12} for k, v in _paper("low_count.").items()]
     for run, sub in h.table.groupby("run", sort=False):
         low = int((sub["H"] <= CUTOFF).sum())
-        rows.append({"model / run": f"{run} (ours)", "H <= 0.3": int(report.record(f"low_count.{run}", low, "count")),
-                     "cases": len(sub)})
-    return pd.DataFrame(rows).set_index("model / run")
+        mean, lo, hi = model_mean(h, run, n_boot=n_boot, seed=seed)
+        rows.append({"model / run": f"{run} (ours)", "mean H": round(report.record(f"mean.{run}", mean, "fraction"), 3),
+                     "[95%]": f"[{lo:.3f}, {hi:.3f}]",
+                     "H <= 0.3": int(report.record(f"low_count.{run}", low, "count")), "cases": len(sub)})
+    return pd.DataFrame(rows).set_index("model / run").fillna("")
 
 
 def references_table(h: Hermitry, q: float) -> pd.DataFrame:
