@@ -159,3 +159,21 @@ def test_markdown_table_formats_numbers():
         and lines[2] == "| x | 1.23 | 12,345 |"
         and lines[3] == "| y |  | 2.00e-05 |"
     )
+
+
+def test_target_table_judges_s_and_i_and_the_capture():
+    from xai_utils.bench import page
+    from xai_utils.bench.settings import row
+
+    cpu = torch.device("cpu")
+    rows = pd.DataFrame([
+        row(cpu, "ood", "s_and_i", ratio=0.8, config="32x32"),
+        row(cpu, "ood", "s_and_i_a", ratio=1.4, config="64x64"),
+        row(cpu, "ood", "msp", ratio=9.0, config="32x32"),
+        row(cpu, "capture", "lime", ratio=1.02, config="32x32, 8x8 blocks"),
+    ])
+    t = page.target_table(rows).set_index("target")
+    si = t.loc[[k for k in t.index if k.startswith("S&I")][0]]
+    assert si.verdict == "**missed**" and "1.40x (s_and_i_a, 64x64)" in si.measured
+    cap = t.loc[[k for k in t.index if k.startswith("capturing")][0]]
+    assert cap.verdict == "met" and "1.02x (lime, 32x32)" in cap.measured

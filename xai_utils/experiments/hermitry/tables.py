@@ -71,7 +71,8 @@ def split_counts(h: Hermitry, *, n_boot: int, seed: int) -> pd.DataFrame:
         rows.append({"model / run": f"{run} (ours)", "mean H": round(report.record(f"mean.{run}", mean, "fraction"), 3),
                      "[95%]": f"[{lo:.3f}, {hi:.3f}]",
                      "H <= 0.3": int(report.record(f"low_count.{run}", low, "count")), "cases": len(sub)})
-    return pd.DataFrame(rows).set_index("model / run").fillna("")
+    table = pd.DataFrame(rows).set_index("model / run")
+    return table[["mean H", "[95%]", "H <= 0.3", "cases"]].fillna("")
 
 
 def references_table(h: Hermitry, q: float) -> pd.DataFrame:

@@ -19,11 +19,15 @@ def _avg_auroc(id_v: np.ndarray, *ood_v: np.ndarray) -> float:
     return 100.0 * float(np.mean([metrics.auroc(id_v, o) for o in ood_v]))
 
 
+def _id_and_ood(sets: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """``sets`` ("id" and each OOD set -> scores) as [id scores, *OOD scores]."""
+    return [sets["id"], *[v for k, v in sets.items() if k != "id"]]
+
+
 def avg_auroc_replicates(sets: Mapping[str, np.ndarray], *, n_boot: int, seed: int) -> np.ndarray:
     """Bootstrap replicates of the average AUROC (%) over the OOD sets; ``sets``: "id" and each OOD set ->
     scores.  Each set is resampled on its own; the same seed gives the same resamples for any score."""
-    oods = [v for k, v in sets.items() if k != "id"]
-    return metrics.bootstrap(_avg_auroc, sets["id"], *oods, n=n_boot, seed=seed)
+    return metrics.bootstrap(_avg_auroc, *_id_and_ood(sets), n=n_boot, seed=seed)
 
 
 def _column(rs: RunScores, col: str) -> dict[str, np.ndarray]:
@@ -35,8 +39,7 @@ def difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], *, n_bo
     """Average AUROC (%) of ``a`` minus ``b`` with its paired 95% interval: (difference, low, high)."""
     ra = avg_auroc_replicates(a, n_boot=n_boot, seed=seed)
     rb = avg_auroc_replicates(b, n_boot=n_boot, seed=seed)
-    point = _avg_auroc(a["id"], *[v for k, v in a.items() if k != "id"]) - _avg_auroc(
-        b["id"], *[v for k, v in b.items() if k != "id"])
+    point = _avg_auroc(*_id_and_ood(a)) - _avg_auroc(*_id_and_ood(b))
     return (point, *metrics.percentile_interval(ra - rb))
 
 
@@ -70,7 +73,7 @@ def claim_beats_baselines(scores: Mapping[str, RunScores], *, baselines: Sequenc
         present = [b for b in baselines if b in rs.scores]
         if not present:
             return {"ours": "", "verdict": "not testable here", "why": "no baseline score was computed"}
-        best = max(present, key=lambda b: _avg_auroc(*_column(rs, b).values()))
+        best = max(present, key=lambda b: _avg_auroc(*_id_and_ood(_column(rs, b))))
         d, lo, hi = difference(_column(rs, "s_and_i"), _column(rs, best), n_boot=n_boot, seed=seed)
         parts.append(f"{run}: vs {LABELS[best]} {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
         lows.append(lo)
