@@ -38,11 +38,14 @@ def pooled_interval(hits: np.ndarray, counts: np.ndarray, *, n_boot: int, seed: 
     return metrics.percentile_interval(reps)
 
 
-def _fit(run: HermitryRun, cls: str, estimator: str, q: float) -> tuple[metrics.HermitryFit, list[str]]:
+#: The reference-set names of X and Y in :attr:`Hermitry.references` and :attr:`Hermitry.distances`.
+TRAIN, VAL = "train (X)", "val (Y, unperturbed)"
+
+
+def _fit(train: np.ndarray, val: np.ndarray, estimator: str, q: float) -> tuple[metrics.HermitryFit, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        fit = metrics.fit_hermitry(encode(run.model, run.train[cls]), encode(run.model, run.val[cls]), q=q,
-                                   estimator=estimator)
+        fit = metrics.fit_hermitry(train, val, q=q, estimator=estimator)
     return fit, [str(w.message) for w in caught]
 
 
@@ -52,9 +55,11 @@ def hermitry(runs: Mapping[str, HermitryRun], captures: Mapping[tuple[str, str, 
     reference sets (X itself = "train", Y = "val", then the run's references)."""
     rows, refs, thr, dists, per_image = [], [], [], {}, {}
     for rname, run in runs.items():
+        shared = {k: encode(run.model, x) for k, x in run.references.items()}  # encoded once per run
         for cls in run.classes:
-            fit, warned = _fit(run, cls, estimator, q)
-            d_val = fit.distance(encode(run.model, run.val[cls]))
+            encoded = {TRAIN: encode(run.model, run.train[cls]), VAL: encode(run.model, run.val[cls]), **shared}
+            fit, warned = _fit(encoded[TRAIN], encoded[VAL], estimator, q)
+            d_val = fit.distance(encoded[VAL])
             dists[(rname, cls, "Y")] = d_val
             largest = d_val.max()
             for method in METHODS:
@@ -72,9 +77,8 @@ def hermitry(runs: Mapping[str, HermitryRun], captures: Mapping[tuple[str, str, 
                 rows.append({"run": rname, "class": cls, "method": method, "images": n_img, "samples": len(d),
                              "hermits": int(hits.sum()), "H": float(hits.sum() / len(d)), "low": low, "high": high,
                              "per-image H (median)": float(np.median(hits / np.maximum(counts, 1)))})
-            sets = {"train (X)": run.train[cls], "val (Y, unperturbed)": run.val[cls], **run.references}
-            for sname, x in sets.items():
-                d = fit.distance(encode(run.model, x))
+            for sname, enc in encoded.items():
+                d = fit.distance(enc)
                 dists[(rname, cls, sname)] = d
                 refs.append({"run": rname, "class": cls, "set": sname, "images": len(d),
                              "H": float(np.mean(d > fit.threshold))})

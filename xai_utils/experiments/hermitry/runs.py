@@ -189,10 +189,8 @@ def image_counts(runs: Mapping[str, HermitryRun]) -> pd.DataFrame:
     rows = {}
     for name, r in runs.items():
         xs = torch.cat([r.val[c] for c in r.classes])
-        labels = torch.cat([torch.full((len(r.val[c]),), i) for i, c in enumerate(r.classes)])
-        with torch.no_grad():
-            pred = r.model(xs.to(next(r.model.parameters()).device)).argmax(1).cpu()
-        hit = float((pred == torch.as_tensor([r.labels[c] for c in r.classes])[labels]).double().mean())
+        ys = torch.cat([torch.full((len(r.val[c]),), r.labels[c]) for c in r.classes])
+        hit = models.accuracy(r.model, xs, ys)
         rows[name] = {"model": r.model_name, "Y accuracy (%)": round(100 * hit, 1),
                       **{f"X {c}": len(r.train[c]) for c in r.classes}, **{f"Y {c}": len(r.val[c]) for c in r.classes},
                       **{k: len(v) for k, v in r.references.items()}}

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ... import metrics, report
 from .perturb import METHODS
-from .ratios import Hermitry, model_mean, pooled
+from .ratios import VAL, Hermitry, model_mean, pooled
 
 PAPER = "hermitry"
 #: The paper's cutoff between low and high hermitry ratios (Sec. 3.1).
@@ -78,9 +78,8 @@ def split_counts(h: Hermitry, *, n_boot: int, seed: int) -> pd.DataFrame:
 def references_table(h: Hermitry, q: float) -> pd.DataFrame:
     """H of the unperturbed reference sets per (run, class): X itself, Y (the null), noise, other data."""
     t = h.references.pivot(index=["run", "class"], columns="set", values="H")
-    order = [c for c in h.references["set"].unique()]
-    t = t[order]
-    n_val = h.references.loc[h.references["set"].str.startswith("val"), "images"].iloc[0]
+    t = t[list(h.references["set"].unique())]
+    n_val = h.references.loc[h.references["set"] == VAL, "images"].iloc[0]
     t.insert(2, f"null (I - floor({q} I)) / I", metrics.null_ratio(int(n_val), q))
     return t.round(3)
 
