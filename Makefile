@@ -19,7 +19,7 @@ NBVAL := -p tests.nbval_numbers --nbval --nbval-sanitize-with tests/nbval_saniti
 # scratch outputs of `make models`: both git-ignored, never book/.
 FRESH := $(CURDIR)/data/cache/results-fresh
 MODELS_RUN := $(CURDIR)/data/cache/models-run
-CHAPTERS_WITH_MODELS := methods salagg synthetic_cells
+CHAPTERS_WITH_MODELS := methods salagg synthetic_cells disagreement
 BOOK_NOTEBOOKS = $(wildcard book/*.ipynb)
 REAL_NOTEBOOKS = $(wildcard book/real/*.ipynb)
 DATA_ROOT := $(shell $(PYTHON) -c "import os; print(os.path.abspath(os.environ.get('XAI_DATA_ROOT', '../shared/data')))")

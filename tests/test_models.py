@@ -12,7 +12,7 @@ from torchvision.models.resnet import BasicBlock
 from xai_utils import config, models
 from xai_utils.models import cached, real, safe, small, train
 
-SMALL_INPUT = {"small_resnet": 16, "small_vgg": 32, "small_alexnet": 32}
+SMALL_INPUT = {"small_resnet": 16, "small_vgg": 32, "small_alexnet": 32, "small_inception": 16}
 REAL_INPUT = {"inception_v3": 75, "cifar": 32, "openood": 32}
 HEAVY = {"vgg16", "resnet101", "inception_v3", "densenet121", "alexnet", "resnet50", "resnet34"}
 
@@ -75,7 +75,7 @@ def test_small_grey_input_and_64px(arch):
 def test_build_unknown_lists_known():
     with pytest.raises(ValueError, match="unknown architecture 'resnet_tiny'.*cifar_resnet20.*small_resnet"):
         models.build("resnet_tiny", 3)
-    assert SMALL == ["small_alexnet", "small_resnet", "small_vgg"]  # the offline nets are the small_* entries
+    assert SMALL == ["small_alexnet", "small_inception", "small_resnet", "small_vgg"]  # the offline nets are the small_* entries
 
 
 @pytest.mark.parametrize("depth", [8, 14, 20])

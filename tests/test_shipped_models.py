@@ -130,3 +130,20 @@ def test_retrained_synthetic_cells_branches_are_as_accurate_as_the_shipped_ones(
     again = _accuracies(sc.train_families(q["families"], splits, retrain=True, **kw), splits)
     assert all(abs(ours[f] - again[f]) <= RETRAIN_TOLERANCE for f in ours), {"shipped": ours, "retrained": again}
     assert min(ours.values()) >= HIGH_ACC and min(again.values()) >= HIGH_ACC, (ours, again)  # as Table I
+
+
+@pytest.mark.slow
+def test_retrained_disagreement_black_boxes_are_as_accurate_as_the_shipped_ones(tmp_path, monkeypatch,
+                                                                                  chapter_setup):
+    from xai_utils.experiments import disagreement
+
+    p = params.defaults("disagreement")
+    chapter_setup(p)
+    kw = dict(device="cpu", seed=p["seed"], size=p["size"], n_train=p["n_train"], n_val=p["n_val"],
+              n_test=p["n_test"], width=p["width"], epochs=p["epochs"], progress=False)
+    shipped = disagreement.run_table(disagreement.make_runs("offline", retrain=False, **kw))
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    retrained = disagreement.run_table(disagreement.make_runs("offline", retrain=True, **kw))
+    diff = (retrained["test accuracy"] - shipped["test accuracy"]).abs()
+    assert (diff <= RETRAIN_TOLERANCE).all(), json.dumps({"shipped": shipped["test accuracy"].tolist(),
+                                                          "retrained": retrained["test accuracy"].tolist()})

@@ -143,24 +143,23 @@ def _ood(x: torch.Tensor, name: str) -> Split:
     return Split(x, torch.full((len(x),), -1, dtype=torch.int64), name)
 
 
-def digits(n: int, *, size: int = 32, seed: int = 0, part: str = "all") -> torch.Tensor:
-    """scikit-learn's 8x8 digits, upsampled, coloured and placed on cell backgrounds.
-
-    Each digit covers U(0.5, 0.9) of the image side, is shifted by U(-0.15, 0.15) and rotated by
-    U(-20, 20) degrees, in a colour U(0.5, 1) per channel. ``part`` = "val" / "test" draws from
-    disjoint halves of the 1797 digit images ("all": every image). Returns (n, 3, size, size).
-    """
+def _digit_images() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """scikit-learn's digits in [0, 1], their labels and the index pools of :func:`digits` (a fixed shuffle
+    split in halves: "val" / "test", and "all")."""
     from sklearn.datasets import load_digits
 
-    images = load_digits().images.astype(np.float32) / 16.0
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32) / 16.0
     order = np.random.default_rng(0).permutation(len(images))
     half = len(images) // 2
-    pools = {"all": order, "val": order[:half], "test": order[half:]}
-    if part not in pools:
-        raise ValueError(f"part must be one of {sorted(pools)}, got {part!r}")
-    rng = np.random.default_rng(seed)
-    pool = pools[part]
-    pick = rng.choice(pool, size=n, replace=n > len(pool))
+    return images, bunch.target, {"all": order, "val": order[:half], "test": order[half:]}
+
+
+def _place_digits(images: np.ndarray, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upsample, scale, shift, rotate and colour 8x8 digit images onto cell backgrounds.
+
+    Returns the images (n, 3, size, size) and the digits' coverage alpha (n, size, size) in [0, 1]."""
+    n = len(images)
     scale = rng.uniform(0.5, 0.9, n)
     shift = rng.uniform(-0.15, 0.15, (n, 2))
     angle = np.deg2rad(rng.uniform(-20, 20, n))
@@ -169,11 +168,53 @@ def digits(n: int, *, size: int = 32, seed: int = 0, part: str = "all") -> torch
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
     theta = np.stack([np.stack([cos, -sin], 1), np.stack([sin, cos], 1)], 1)  # (n, 2, 2)
     theta = np.concatenate([theta, -(theta @ shift[:, :, None])], 2)
-    src = torch.from_numpy(images[pick][:, None])
+    src = torch.from_numpy(images[:, None])
     grid = F.affine_grid(torch.from_numpy(theta).float(), [n, 1, size, size], align_corners=False)
     alpha = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
     bg = make_backgrounds(n, size=size, seed=int(rng.integers(2**31)))
-    return bg * (1 - alpha) + torch.from_numpy(colour).float()[:, :, None, None] * alpha
+    return bg * (1 - alpha) + torch.from_numpy(colour).float()[:, :, None, None] * alpha, alpha[:, 0]
+
+
+def _pool(pools: dict[str, np.ndarray], part: str) -> np.ndarray:
+    if part not in pools:
+        raise ValueError(f"part must be one of {sorted(pools)}, got {part!r}")
+    return pools[part]
+
+
+def digits(n: int, *, size: int = 32, seed: int = 0, part: str = "all") -> torch.Tensor:
+    """scikit-learn's 8x8 digits, upsampled, coloured and placed on cell backgrounds.
+
+    Each digit covers U(0.5, 0.9) of the image side, is shifted by U(-0.15, 0.15) and rotated by
+    U(-20, 20) degrees, in a colour U(0.5, 1) per channel. ``part`` = "val" / "test" draws from
+    disjoint halves of the 1797 digit images ("all": every image). Returns (n, 3, size, size).
+    """
+    images, _, pools = _digit_images()
+    pool = _pool(pools, part)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(pool, size=n, replace=n > len(pool))
+    return _place_digits(images[pick], rng, size)[0]
+
+
+def digit_task(
+    n: int, *, classes: Sequence[int] = (4, 9), size: int = 32, seed: int = 0, part: str = "all"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A labelled digit classification task: the digits ``classes`` placed as in :func:`digits`.
+
+    ``part`` as in :func:`digits` (disjoint halves of the digit images: train on "val", test on "test").
+    Returns images (n, 3, size, size), labels (n,) int64 = the index of the digit in ``classes``, and the
+    stroke masks (n, size, size) bool (coverage > 0.5: where the digit is drawn, not where the evidence is).
+    """
+    classes = [int(c) for c in classes]
+    if len(set(classes)) < 2 or not all(0 <= c <= 9 for c in classes):
+        raise ValueError(f"classes must be >= 2 distinct digits in 0..9, got {classes}")
+    images, target, pools = _digit_images()
+    pool = _pool(pools, part)
+    pool = pool[np.isin(target[pool], classes)]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(pool, size=n, replace=n > len(pool))
+    x, alpha = _place_digits(images[pick], rng, size)
+    y = torch.as_tensor([classes.index(int(t)) for t in target[pick]], dtype=torch.int64)
+    return x, y, alpha > 0.5
 
 
 def _texture_sources() -> list[np.ndarray]:

@@ -40,36 +40,51 @@ def _pair(a: ArrayLike, b: ArrayLike, *, ndim: int | None = None) -> tuple[np.nd
     return x, y
 
 
-def _minmax_magnitude(x: np.ndarray, name: str) -> np.ndarray:
-    """|x| rescaled per sample to [0, 1]; a sample with constant |x| raises."""
+#: What the functions whose value is undefined on a degenerate map (constant, e.g. all zero) do with it:
+#: ``"raise"`` a ValueError naming the samples (default), or give ``"nan"`` for those samples.
+DEGENERATE = ("raise", "nan")
+
+
+def _check_degenerate(degenerate: str) -> None:
+    if degenerate not in DEGENERATE:
+        raise ValueError(f"degenerate must be one of {DEGENERATE}, got {degenerate!r}")
+
+
+def _undefined(bad: np.ndarray, degenerate: str, what: str) -> None:
+    """Raise for the samples ``bad`` (boolean (N,)) unless ``degenerate == "nan"``."""
+    if degenerate == "raise" and bad.any():
+        raise ValueError(f"samples {np.flatnonzero(bad).tolist()} {what}")
+
+
+def _minmax_magnitude(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|x| rescaled per sample to [0, 1] (zeros where |x| is constant) and which samples are constant."""
     mag = np.abs(x)
     lo = mag.min(axis=(1, 2), keepdims=True)
     span = mag.max(axis=(1, 2), keepdims=True) - lo
-    bad = np.flatnonzero(span.ravel() == 0)
-    if bad.size:
-        raise ValueError(
-            f"{name}: samples {bad.tolist()} have a constant magnitude map; SSIM of a "
-            "min-max normalised map is undefined"
-        )
-    return (mag - lo) / span
+    flat = span.ravel() == 0
+    return (mag - lo) / np.where(span == 0, 1.0, span), flat
 
 
-def ssim_maps(a: ArrayLike, b: ArrayLike, *, win_size: int = 7) -> np.ndarray:
+def ssim_maps(a: ArrayLike, b: ArrayLike, *, win_size: int = 7, degenerate: str = "raise") -> np.ndarray:
     """Per-sample SSIM of two batches of 2-D saliency maps, on magnitudes scaled to [0, 1].
 
     As in the disagreement thesis (section 4.2.2.1): |map| is min-max normalised per sample to
     [0, 1], then ``skimage.metrics.structural_similarity`` runs with ``data_range=1`` and its
     defaults (7x7 uniform window, K1=0.01, K2=0.03).  a, b : (N, H, W) with H, W >= ``win_size``.
-    Returns (N,), 1 for identical maps.
+    A map of constant magnitude has no min-max normalisation: ``degenerate`` (:data:`DEGENERATE`) raises
+    or gives NaN for its sample.  Returns (N,), 1 for identical maps.
     """
+    _check_degenerate(degenerate)
     x, y = _pair(a, b, ndim=3)
     if min(x.shape[1:]) < win_size:
         raise ValueError(f"maps of size {x.shape[1:]} are smaller than the SSIM window {win_size}")
-    x, y = _minmax_magnitude(x, "a"), _minmax_magnitude(y, "b")
+    (x, flat_x), (y, flat_y) = _minmax_magnitude(x), _minmax_magnitude(y)
+    bad = flat_x | flat_y
+    _undefined(bad, degenerate, "have a constant magnitude map; SSIM of a min-max normalised map is undefined")
     # one call for the whole batch: samples as channels, then skimage's per-channel mean (border cropped)
     _, full = structural_similarity(x, y, win_size=win_size, data_range=1.0, channel_axis=0, full=True)
     pad = (win_size - 1) // 2
-    return full[:, pad : full.shape[1] - pad, pad : full.shape[2] - pad].mean(axis=(1, 2))
+    return np.where(bad, np.nan, full[:, pad : full.shape[1] - pad, pad : full.shape[2] - pad].mean(axis=(1, 2)))
 
 
 def _k(k: int | float, n_features: int) -> int:
@@ -124,24 +139,26 @@ def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def rank_correlation(
-    a: ArrayLike, b: ArrayLike, mask: ArrayLike | None = None, *, absolute: bool = False
+    a: ArrayLike, b: ArrayLike, mask: ArrayLike | None = None, *, absolute: bool = False, degenerate: str = "raise"
 ) -> np.ndarray:
     """Spearman's rho between the pixel rankings of two maps, optionally inside a mask (eq. 4.9).
 
     a, b : (N, ...) maps; mask : bool, same shape or broadcastable to it (e.g. a ground-truth
     segmentation; the thesis ranks raw pixel values, ``absolute=True`` ranks magnitudes).  Average
-    ranks for ties (scipy ``rankdata``).  Returns (N,) in [-1, 1]; a constant region raises.
+    ranks for ties (scipy ``rankdata``).  A map constant in the region has no ranking: ``degenerate``
+    (:data:`DEGENERATE`) raises or gives NaN for its sample.  Returns (N,) in [-1, 1].
     """
+    _check_degenerate(degenerate)
     x, y = _pair(a, b)
     if absolute:
         x, y = np.abs(x), np.abs(y)
     fx, fy = x.reshape(len(x), -1), y.reshape(len(y), -1)
     if mask is None:
         rx, ry = rankdata(fx, axis=1), rankdata(fy, axis=1)
-        bad = np.flatnonzero((rx.std(axis=1) == 0) | (ry.std(axis=1) == 0))
-        if bad.size:
-            raise ValueError(f"samples {bad.tolist()} have a constant map; rank correlation is undefined")
-        return _rowwise_pearson(rx, ry)
+        bad = (rx.std(axis=1) == 0) | (ry.std(axis=1) == 0)
+        _undefined(bad, degenerate, "have a constant map; rank correlation is undefined")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(bad, np.nan, _rowwise_pearson(rx, ry))
     m = np.broadcast_to(np.asarray(mask, dtype=bool), x.shape).reshape(len(x), -1)
     out = np.empty(len(x))
     for i in range(len(x)):  # masks select different pixel counts per sample
@@ -149,9 +166,10 @@ def rank_correlation(
         if sel.sum() < 2:
             raise ValueError(f"sample {i}: the mask selects {sel.sum()} pixels; need at least 2")
         rx, ry = rankdata(fx[i, sel]), rankdata(fy[i, sel])
-        if rx.std() == 0 or ry.std() == 0:
+        flat = rx.std() == 0 or ry.std() == 0
+        if flat and degenerate == "raise":
             raise ValueError(f"sample {i}: constant map inside the mask; rank correlation is undefined")
-        out[i] = _rowwise_pearson(rx[None], ry[None])[0]
+        out[i] = np.nan if flat else _rowwise_pearson(rx[None], ry[None])[0]
     return out
 
 

@@ -6,7 +6,7 @@ Contract: inputs ``(N, C, H, W)`` in [0, 1] (a :class:`Normalize` module comes f
 ``model.eval()`` is the caller's job.
 
 * :mod:`.registry`: the one registry of architectures by name (``ARCHITECTURES``, ``build``).
-* :mod:`.small`: small ResNet/VGG/AlexNet-style nets for the offline data.
+* :mod:`.small`: small ResNet/VGG/AlexNet/Inception-style nets for the offline data.
 * :mod:`.real`: architectures of the papers' pretrained nets, local checkpoints only
   (``real_classifier``, ``load_checkpoint``).
 * :mod:`.train`: the one trainer (``fit``, ``train_classifier``; stopping rule ``RegularEvaluation``).

@@ -20,6 +20,7 @@ ARCHITECTURES: dict[str, Callable[..., small.Classifier]] = {
     "small_resnet": small.SmallResNet,
     "small_vgg": small.SmallVGG,
     "small_alexnet": small.SmallAlexNet,
+    "small_inception": small.SmallInception,
     "cifar_resnet20": functools.partial(real.cifar_resnet, 20),
     "cifar_resnet32": functools.partial(real.cifar_resnet, 32),
     "cifar_resnet44": functools.partial(real.cifar_resnet, 44),

@@ -249,3 +249,60 @@ class SmallAlexNet(Classifier):
 
     def features(self, x: Tensor) -> Tensor:
         return self.mlp(self.pool(self.body(self.normalize(x))))
+
+
+def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
+    """Conv (same padding, no bias), BN, its own ReLU: one Sequential, so zennit merges the BN."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class InceptionBlock(nn.Module):
+    """Inception block (Szegedy et al., arXiv:1512.00567): four branches concatenated, ``c`` channels each --
+    1x1; 1x1 -> 3x3; 1x1 -> 3x3 -> 3x3 (the factorised 5x5 of InceptionV3); 3x3 max-pool -> 1x1."""
+
+    def __init__(self, c_in: int, c: int):
+        super().__init__()
+        self.b1 = _conv_bn_relu(c_in, c, 1)
+        self.b3 = nn.Sequential(_conv_bn_relu(c_in, c, 1), _conv_bn_relu(c, c, 3))
+        self.b5 = nn.Sequential(_conv_bn_relu(c_in, c, 1), _conv_bn_relu(c, c, 3), _conv_bn_relu(c, c, 3))
+        self.bp = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv_bn_relu(c_in, c, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], 1)
+
+
+class SmallInception(Classifier):
+    """A small Inception-style net, the disagreement chapter's stand-in for InceptionV3: 3x3 stem, max-pool,
+    an Inception block (4 x w/2 channels), max-pool, an Inception block (4 x w channels), GAP + linear.
+    Every ReLU is its own, not in-place, module (captum-safe as built)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        width: int = 16,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if width < 2 or width % 2:
+            raise ValueError(f"small_inception width must be an even number >= 2, got {width}")
+        self.normalize = Normalize(*_channel_stats(in_channels, mean, std))
+        self.body = nn.Sequential(
+            _conv_bn_relu(in_channels, width, 3),
+            nn.MaxPool2d(2),
+            InceptionBlock(width, width // 2),
+            nn.MaxPool2d(2),
+            InceptionBlock(2 * width, width),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4 * width, num_classes)
+        _init_weights(self)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.body
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.pool(self.body(self.normalize(x))).flatten(1)
