@@ -129,6 +129,46 @@ def test_the_thesis_methods_run_with_its_settings_on_a_tiny_inception():
         dg.compute_maps({"t": run}, methods=["lime"], settings=settings, seed=0, use_cache=False, progress=False)
 
 
+def test_real_runs_read_the_real_layout(tmp_path, monkeypatch):
+    """The real preset on tiny files in the data root's layout: MNIST idx files, CIFAR-10 JPEG class folders,
+    the two CIFAR ResNet checkpoints (random weights in the released format)."""
+    import gzip
+
+    from PIL import Image
+
+    from xai_utils import config
+    from xai_utils.models import real
+
+    rng = np.random.default_rng(9)
+    mnist = tmp_path / "mnist_test"
+    mnist.mkdir()
+    labels = np.array([4, 9, 1] * 12, np.uint8)
+    for name, arr in (("images-idx3", rng.integers(0, 256, (36, 28, 28), dtype=np.uint8)), ("labels-idx1", labels)):
+        header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+        with gzip.open(mnist / f"t10k-{name}-ubyte.gz", "wb") as f:
+            f.write(header + arr.tobytes())
+    for c in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"):
+        (tmp_path / "cifar10_test_jpg" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "cifar10_test_jpg" / c / f"{i:04d}.jpg")
+    (tmp_path / "cifar10_resnet_checkpoints").mkdir()
+    for depth, tag in ((20, "12345678"), (56, "87654321")):
+        sd = {"module." + k: v for k, v in real.cifar_resnet(depth).state_dict().items()}
+        torch.save({"best_prec1": 0.0, "state_dict": sd}, tmp_path / "cifar10_resnet_checkpoints" /
+                   f"resnet{depth}-{tag}.th")
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    runs = dg.make_runs("real", device="cpu", seed=0, data_root=str(tmp_path), checkpoints=["resnet20", "resnet56"],
+                        size=32, n_train=12, n_val=6, n_test=6, width=4, epochs=1, retrain=True, progress=False)
+    assert list(runs) == ["mnist/ResNet", "mnist/Inception", "cifar10/ResNet-20", "cifar10/ResNet-56"]
+    mn, cf = runs["mnist/ResNet"].task, runs["cifar10/ResNet-56"].task
+    assert mn.x.shape == (6, 3, 28, 28) and mn.masks.shape == (6, 28, 28) and set(mn.y.tolist()) <= {0, 1}
+    assert cf.x.shape == (6, 3, 32, 32) and cf.masks is None and runs["cifar10/ResNet-56"].arch == "cifar_resnet56"
+    with pytest.raises(ValueError, match="fewer than n_train"):
+        dg.make_runs("real", device="cpu", seed=0, data_root=str(tmp_path), checkpoints=["resnet20"], size=32,
+                     n_train=20, n_val=6, n_test=6, width=4, epochs=1, retrain=True, progress=False)
+
+
 # ------------------------------------------------------------------------------------ verdicts
 def _values(fa: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
     """Per-image FA@0.1 (and SA = FA / 2) of the given pairs per run ``task/box``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -160,21 +161,35 @@ def _box_pairs(rs: Resampler) -> dict[str, dict[str, str]]:
     return out
 
 
+def box_gaps(rs: Resampler, *, k: float) -> pd.DataFrame:
+    """Per task, two black boxes (the first minus the second, in run order) and metric (FA and SA at k, RC,
+    SSIM): the difference of the mean agreement over all pairs, with its 95% interval (paired: the same
+    images).  Columns task, first, second, metric, difference, low, high."""
+    rows = []
+    for task, runs in _box_pairs(rs).items():
+        metrics_here = set(rs.values.loc[rs.values["task"] == task, "metric"])
+        for b1, b2 in combinations(runs, 2):
+            for metric in (m for m in ("FA", "SA", "RC", "SSIM") if m in metrics_here):
+                kk = k if metric in ("FA", "SA") else None
+                (m1, r1), (m2, r2) = rs.means(runs[b1], metric, kk), rs.means(runs[b2], metric, kk)
+                lo, hi = _interval(np.nanmean(r1, 1) - np.nanmean(r2, 1))
+                rows.append(dict(task=task, first=b1, second=b2, metric=metric, difference=m1.mean() - m2.mean(),
+                                 low=lo, high=hi))
+    return pd.DataFrame(rows, columns=["task", "first", "second", "metric", "difference", "low", "high"])
+
+
 def claim_resnet_more(rs: Resampler, *, k: float, boxes: tuple[str, str] = ("Inception", "ResNet")) -> dict[str, str]:
     """Every task and metric: the mean agreement over pairs is higher for Inception than for ResNet (paired
     over the same images)."""
+    gaps = box_gaps(rs, k=k)
     parts, orders = [], []
-    for task, runs in _box_pairs(rs).items():
-        if not set(boxes) <= set(runs):
+    for g in gaps.itertuples():
+        if {g.first, g.second} != set(boxes):
             continue
-        for metric in ("FA", "SA", "RC", "SSIM"):
-            kk = k if metric in ("FA", "SA") else None
-            if not (rs.values["metric"] == metric).loc[rs.values["task"] == task].any():
-                continue
-            (m_i, b_i), (m_r, b_r) = (rs.means(runs[b], metric, kk) for b in boxes)
-            lo, hi = _interval(np.nanmean(b_i, 1) - np.nanmean(b_r, 1))
-            orders.append(_above(lo, hi, 0.0))
-            parts.append(f"{task} {metric} {_fmt(m_i.mean() - m_r.mean(), lo, hi)}")
+        sign = 1 if g.first == boxes[0] else -1
+        lo, hi = sorted((sign * g.low, sign * g.high))
+        orders.append(_above(lo, hi, 0.0))
+        parts.append(f"{g.task} {g.metric} {_fmt(sign * g.difference, lo, hi)}")
     if not orders:
         return dict(ours="", verdict="not testable here", why=f"needs the black boxes {boxes} on one task")
     return dict(ours=f"{boxes[0]} minus {boxes[1]}: " + "; ".join(parts),
@@ -221,9 +236,10 @@ def claim_box_over_task(rs: Resampler, *, k: float) -> dict[str, str]:
     task): mean Spearman over the first minus over the second, above 0."""
     tasks = _box_pairs(rs)
     names = list(tasks)
-    boxes = sorted({b for runs in tasks.values() for b in runs})
+    boxes = sorted(set.intersection(*(set(runs) for runs in tasks.values())))
     if len(names) < 2 or len(boxes) < 2:
-        return dict(ours="", verdict="not testable here", why="needs two tasks and two black boxes")
+        return dict(ours=", ".join(f"{t}: {', '.join(r)}" for t, r in tasks.items()), verdict="not testable here",
+                    why="needs the same two black boxes on two tasks")
     reps = {run: rs.means(run, "FA", k) for runs in tasks.values() for run in runs.values()}
 
     def rho(r1: str, r2: str) -> tuple[float, np.ndarray]:

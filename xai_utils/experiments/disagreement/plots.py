@@ -18,29 +18,40 @@ def _off(ax) -> None:
     ax.grid(False)
 
 
-def _runs_grid(means: pd.DataFrame) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
-    keys = means[["run", "task", "box"]].drop_duplicates()
-    return (list(dict.fromkeys(keys["task"])), list(dict.fromkeys(keys["box"])),
-            {(t, b): r for r, t, b in keys.itertuples(index=False)})
+def _runs_grid(means: pd.DataFrame) -> dict[str, list[str]]:
+    """task -> its runs, in run order (one row of panels per task; tasks may have different black boxes)."""
+    grid: dict[str, list[str]] = {}
+    for r, t in means[["run", "task"]].drop_duplicates().itertuples(index=False):
+        grid.setdefault(t, []).append(r)
+    return grid
+
+
+def _panels(grid: dict[str, list[str]], width: float, height: float, **kw):
+    import matplotlib.pyplot as plt
+
+    n_cols = max(len(r) for r in grid.values())
+    fig, axes = plt.subplots(len(grid), n_cols, figsize=(width * n_cols, height * len(grid)), squeeze=False, **kw)
+    for i, runs in enumerate(grid.values()):
+        for ax in axes[i, len(runs):]:
+            ax.set_visible(False)
+    return fig, axes
 
 
 def plot_matrices(means: pd.DataFrame, metric: str, share: float | None = None):
     """Figs. 5.1 / 5.3 / 5.4 / 5.7 / A.1-A.3: the pairwise matrix of one metric (FA / SA at k = ``share``), one
     heatmap per task (rows) and black box (columns); darker = more agreement."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    all_tasks, boxes, run_of = _runs_grid(means)
-    tasks = [t for t in all_tasks if not select(means[means["task"] == t], metric, share).empty]
-    fig, axes = plt.subplots(len(tasks), len(boxes), figsize=(4.6 * len(boxes), 4.0 * len(tasks)), squeeze=False)
-    for i, t in enumerate(tasks):
-        for j, b in enumerate(boxes):
+    grid = {t: r for t, r in _runs_grid(means).items() if not select(means[means["task"] == t], metric, share).empty}
+    fig, axes = _panels(grid, 4.6, 4.0)
+    for i, runs in enumerate(grid.values()):
+        for j, run in enumerate(runs):
             ax = axes[i, j]
-            mat = matrix(means, run_of[(t, b)], metric, share)
+            mat = matrix(means, run, metric, share)
             mask = np.triu(np.ones(mat.shape, dtype=bool), 1)
             sns.heatmap(mat, mask=mask, vmin=min(0.0, float(np.nanmin(mat.to_numpy()))), vmax=1, cmap="Blues",
                         annot=True, fmt=".2f", annot_kws={"size": 7}, cbar=False, square=True, ax=ax)
-            ax.set_title(f"{t} / {b}", fontsize=10)
+            ax.set_title(run.replace("/", " / "), fontsize=10)
             ax.tick_params(labelsize=7)
             ax.grid(False)
     fig.tight_layout()
@@ -97,27 +108,24 @@ def plot_fa_illustration(maps: Mapping[str, np.ndarray], a: str, b: str, *, imag
 def plot_fa_vs_k(means: pd.DataFrame, ks: Sequence[float], highlight: Mapping[str, tuple[str, str]]):
     """Fig. 5.3 (as curves): FA against k for every pair (grey), the highlighted pairs in colour and the
     chance line FA = k of two unrelated maps (dashed), one panel per run."""
-    import matplotlib.pyplot as plt
-
-    tasks, boxes, run_of = _runs_grid(means)
     fa = select(means, "FA")
-    fig, axes = plt.subplots(len(tasks), len(boxes), figsize=(4.2 * len(boxes), 3.0 * len(tasks)), squeeze=False,
-                             sharex=True, sharey=True)
+    grid = _runs_grid(means)
+    fig, axes = _panels(grid, 4.2, 3.0, sharex=True, sharey=True)
     hl = {frozenset(v): name for name, v in highlight.items()}
-    for i, t in enumerate(tasks):
-        for j, b in enumerate(boxes):
+    for i, runs in enumerate(grid.values()):
+        for j, run in enumerate(runs):
             ax = axes[i, j]
-            rows = fa[fa["run"] == run_of[(t, b)]]
+            rows = fa[fa["run"] == run]
             for (a, c, pair), g in rows.groupby(["a", "b", "pair"], sort=False):
                 name = hl.get(frozenset((a, c)))
                 ax.plot(g["k"], g["mean"], marker="o" if name else None, lw=2 if name else 0.8,
                         color=None if name else "0.75", label=pair if name else None, zorder=3 if name else 1)
             ax.plot(ks, ks, ls="--", color="k", lw=1, label="chance (k)")
             ax.set_xscale("log")
-            ax.set_title(f"{t} / {b}", fontsize=10)
+            ax.set_title(run.replace("/", " / "), fontsize=10)
             ax.set_xlabel("k (share of pixels)")
             ax.set_ylabel("feature agreement")
-    axes[0, -1].legend(fontsize=7, loc="lower right")
+    axes[0, len(next(iter(grid.values()))) - 1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 

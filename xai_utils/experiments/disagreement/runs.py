@@ -6,12 +6,18 @@ tasks, one with ground-truth masks (Pneumothorax, SIIM-ACR) and one without (Pne
 * ``offline`` / ``smoke``: the masked task is cells (circle against circle crossed by a bar; the bar is the
   mask of a positive), the unmasked one scikit-learn digits 4 against 9 on cell backgrounds; the black boxes
   are a small ResNet and a small Inception-style net trained here (Adam, best validation epoch) and shipped.
+* ``real``: the masked task is MNIST 4 against 9 (the stroke is the mask: where the digit is, not where the
+  evidence is) with the same two small nets trained on part of the MNIST test set (the only MNIST split
+  here); the unmasked one is the CIFAR-10 test JPEGs with the pretrained ResNet-20 and ResNet-56 checkpoints
+  (ten classes; the two boxes differ in depth, not family).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -79,37 +85,86 @@ BOXES = {"ResNet": ("small_resnet", dict(depth=8)), "Inception": ("small_incepti
 
 def _offline_runs(*, size: int, n_train: int, n_val: int, n_test: int, width: int, epochs: int, seed: int,
                   device: torch.device, retrain: bool, progress: bool) -> dict[str, Run]:
-    mean, std = data.NORMALISATION["cells"]
     runs = {}
     for name, (make, classes, masked, note) in _TASKS.items():
         splits = {part: make(n, size, seed, part) for part, n in (("train", n_train), ("val", n_val), ("test", n_test))}
         x, y, masks = splits["test"]
         task = Task(name, x, y, masks if masked else None, classes, note)
-        for box, (arch, extra) in BOXES.items():
-            res = models.cached_classifier(
-                arch, dict(extra, width=width, num_classes=2, mean=list(mean), std=list(std)),
-                dict(models.DEFAULT_OFFLINE["train_kwargs"], epochs=epochs, seed=seed),
-                dict(generator=f"disagreement_{name}", size=size, n_train=n_train, n_val=n_val, seed=seed),
-                *splits["train"][:2], *splits["val"][:2], device=device, progress=progress, retrain=retrain)
-            model = res.model.to(device).eval()
-            acc = models.accuracy(model, x, y, device=device)
-            runs[f"{name}/{box}"] = Run(task, box, model, arch, acc, res.val_acc)
+        runs |= _train_boxes(task, splits["train"][:2], splits["val"][:2],
+                             dict(generator=f"disagreement_{name}", size=size, n_train=n_train, n_val=n_val, seed=seed),
+                             stats=data.NORMALISATION["cells"], width=width, epochs=epochs, seed=seed, device=device,
+                             retrain=retrain, progress=progress)
     return runs
 
 
-def make_runs(preset: str, *, device: torch.device | str, seed: int, size: int, n_train: int, n_val: int,
-              n_test: int, width: int, epochs: int, retrain: bool, progress: bool) -> dict[str, Run]:
-    """The runs of a preset (name ``task/box`` -> :class:`Run`); the keywords are the notebook's parameters."""
+def _train_boxes(task: Task, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], data_key: dict, *,
+                 stats: tuple, width: int, epochs: int, seed: int, device: torch.device, retrain: bool,
+                 progress: bool) -> dict[str, Run]:
+    """The two small black boxes (:data:`BOXES`) trained on one task (shipped weights where they exist)."""
+    runs = {}
+    for box, (arch, extra) in BOXES.items():
+        res = models.cached_classifier(
+            arch, dict(extra, width=width, num_classes=2, mean=list(stats[0]), std=list(stats[1])),
+            dict(models.DEFAULT_OFFLINE["train_kwargs"], epochs=epochs, seed=seed), data_key,
+            *train, *val, device=device, progress=progress, retrain=retrain)
+        model = res.model.to(device).eval()
+        runs[f"{task.name}/{box}"] = Run(task, box, model, arch, models.accuracy(model, task.x, task.y, device=device),
+                                         res.val_acc)
+    return runs
+
+
+def _real_runs(*, data_root: str, checkpoints: Sequence[str], n_train: int, n_val: int, n_test: int, width: int,
+               epochs: int, seed: int, device: torch.device, retrain: bool, progress: bool) -> dict[str, Run]:
+    root = config.data_root(data_root)
+    mean, std = data.NORMALISATION["cifar10_akamaster"]
+    loaded = {}
+    for ckpt in checkpoints:  # every checkpoint before any data: fail early
+        arch, path = models.resolve_cifar_checkpoint(ckpt, root)
+        loaded[path.stem.split("-")[0].replace("resnet", "ResNet-")] = (arch, models.real_classifier(
+            arch, path, num_classes=10, mean=mean, std=std).to(device).eval())
+    mnist = data.mnist_idx(root / "mnist_test")
+    keep = torch.isin(mnist.y, torch.tensor(DIGIT_CLASSES))
+    x, y = mnist.x[keep], (mnist.y[keep] == DIGIT_CLASSES[1]).long()
+    if len(y) < n_train + n_val + n_test:
+        raise ValueError(f"MNIST has {len(y)} test images of {DIGIT_CLASSES}, fewer than n_train + n_val + n_test")
+    order = torch.from_numpy(np.random.default_rng(config.sub_seed(seed, "disagreement_mnist")).permutation(len(y)))
+    tr, va, te = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:n_train + n_val + n_test]
+    task = Task("mnist", x[te], y[te], x[te].mean(1) > 0.5, (f"digit {DIGIT_CLASSES[0]}", f"digit {DIGIT_CLASSES[1]}"),
+                "masked task: the stroke is the mask; train / val / test are disjoint parts of MNIST's test set")
+    runs = _train_boxes(task, (x[tr], y[tr]), (x[va], y[va]),
+                        dict(generator="disagreement_mnist", n_train=n_train, n_val=n_val, seed=seed),
+                        stats=data.NORMALISATION["mnist"], width=width, epochs=epochs, seed=seed, device=device,
+                        retrain=retrain, progress=progress)
+    cifar = data.image_folder(root / "cifar10_test_jpg")
+    pick = torch.from_numpy(np.sort(np.random.default_rng(config.sub_seed(seed, "disagreement_cifar")).choice(
+        len(cifar.y), n_test, replace=False)))
+    task = Task("cifar10", cifar.x[pick], cifar.y[pick], None, tuple(cifar.classes),
+                "unmasked task: CIFAR-10 test JPEGs, ten classes, pretrained checkpoints")
+    for box, (arch, model) in loaded.items():
+        runs[f"cifar10/{box}"] = Run(task, box, model, arch, models.accuracy(model, task.x, task.y, device=device),
+                                     float("nan"))
+    return runs
+
+
+def make_runs(preset: str, *, device: torch.device | str, seed: int, data_root: str, checkpoints: Sequence[str],
+              size: int, n_train: int, n_val: int, n_test: int, width: int, epochs: int, retrain: bool,
+              progress: bool) -> dict[str, Run]:
+    """The runs of a preset (name ``task/box`` -> :class:`Run`); the keywords are the notebook's parameters
+    (``size`` is the offline image side; ``data_root`` and ``checkpoints`` serve ``real``)."""
     device = config.resolve_device(device)
     if preset in ("offline", "smoke"):
         return _offline_runs(size=size, n_train=n_train, n_val=n_val, n_test=n_test, width=width, epochs=epochs,
                              seed=seed, device=device, retrain=retrain, progress=progress)
-    raise ValueError(f"unknown preset {preset!r} for the disagreement chapter; known: offline, smoke")
+    if preset == "real":
+        return _real_runs(data_root=data_root, checkpoints=checkpoints, n_train=n_train, n_val=n_val, n_test=n_test,
+                          width=width, epochs=epochs, seed=seed, device=device, retrain=retrain, progress=progress)
+    raise ValueError(f"unknown preset {preset!r} for the disagreement chapter; known: offline, smoke, real")
 
 
 def run_table(runs: dict[str, Run]) -> pd.DataFrame:
-    """Per run: task, black box, architecture, test images (positives), accuracy (ours: the thesis states none)."""
+    """Per run: task, black box, architecture, test images (and the positives that RC uses, on masked tasks),
+    accuracy (ours: the thesis states none)."""
     rows = [{"task": r.task.name, "black box": r.box, "architecture": r.arch, "test images": len(r.task.y),
-             "positives": int(r.task.positives.sum()), "masked": r.task.masks is not None,
+             "positives (masked tasks)": int(r.task.positives.sum()) if r.task.masks is not None else pd.NA,
              "val accuracy": round(r.val_acc, 3), "test accuracy": round(r.accuracy, 3)} for r in runs.values()]
     return pd.DataFrame(rows).set_index(["task", "black box"])
