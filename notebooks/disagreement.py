@@ -29,11 +29,11 @@
 # pneumothorax region is), the unmasked one scikit-learn's digits 4 against 9 on the same backgrounds; the
 # black boxes are a small ResNet and a small Inception-style net (1x1, 1x1-3x3, factorised 5x5 and pool
 # branches), trained here from scratch and shipped in `data/models`. Compare the patterns, not the values.
-# The `real` preset ({doc}`real/disagreement`) runs the same code on MNIST 4 against 9 (the strokes as
+# The `real` preset ({doc}`/book/real/disagreement`) runs the same code on MNIST 4 against 9 (the strokes as
 # masks) with the two small nets, and on CIFAR-10 with the pretrained ResNet-20 and ResNet-56 (depth
 # instead of family).
-# Related chapters: {doc}`methods` (the methods on one image), {doc}`synthetic_cells` (the cells and
-# their ground truth), {doc}`salagg` (saliency maps as OOD features).
+# Related chapters: {doc}`/book/methods` (the methods on one image), {doc}`/book/synthetic_cells` (the cells and
+# their ground truth), {doc}`/book/salagg` (saliency maps as OOD features).
 
 # %% tags=["parameters"]
 preset = "offline"
