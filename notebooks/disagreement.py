@@ -69,6 +69,7 @@ from xai_utils import config, report
 from xai_utils.experiments import disagreement as dg
 
 params = report.start("disagreement", globals())
+dg.check_shares(ks, k)
 dev = config.setup(seed, device=device, threads=threads)
 settings = dg.MapSettings(occlusion_window=occlusion_window, occlusion_stride=occlusion_stride, ig_steps=ig_steps,
                           gs_samples=gs_samples, lrp_epsilon=lrp_epsilon, batch_images=batch_images)
@@ -145,7 +146,7 @@ dg.undefined_counts(means)
 # black boxes (small Inception = InceptionV3, small ResNet = ResNet-101).
 
 # %%
-dg.table52(means, k=k)
+dg.table52(means)
 
 # %% [markdown]
 # ## Figs. 5.1 and A.1: SSIM of every pair

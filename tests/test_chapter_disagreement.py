@@ -211,8 +211,11 @@ def test_resnet_more_compares_boxes_on_the_same_images():
 def test_table52_ids_are_the_papers():
     numbers = report.paper_numbers("disagreement")
     assert len([i for i in numbers.index if i.startswith("t52.")]) == 42  # 3 pairs x (2 x 3 + 1) metrics x 2 boxes
-    with pytest.raises(ValueError, match="top 10%"):
-        dg.table52(pd.DataFrame(columns=["run", "task", "box", "a", "b", "pair", "metric", "k", "mean"]), k=0.2)
+    with pytest.raises(ValueError, match="must contain k = 0.2 and Table 5.2's 0.1; missing"):
+        dg.check_shares([0.2, 0.5], 0.2)
+    with pytest.raises(ValueError, match="shares of the pixels"):
+        dg.check_shares([0.1, 5], 0.1)
+    dg.check_shares([0.05, 0.1], 0.05)
 
 
 # ------------------------------------------------------------------------------------ the chapter

@@ -22,7 +22,17 @@ from .claims import (
     claim_top_pair,
 )
 from .maps import METHODS, MapSettings, compute_maps, method_maps, method_params
-from .pairs import METRICS, matrix, pair_label, pair_means, pair_values, select, topk_values
+from .pairs import (
+    METRICS,
+    TABLE_K,
+    check_shares,
+    matrix,
+    pair_label,
+    pair_means,
+    pair_values,
+    select,
+    topk_values,
+)
 from .plots import plot_fa_illustration, plot_fa_vs_k, plot_gallery, plot_matrices, plot_topk_values
 from .runs import BOXES, CELL_CLASSES, DIGIT_CLASSES, Run, Task, make_runs, run_table
 from .tables import (
@@ -48,6 +58,7 @@ __all__ = [
     "TOP_PAIR",
     "PAPER_BOXES",
     "PAPER_TASKS",
+    "TABLE_K",
     "TABLE_PAIRS",
     "TEXT_PAIRS",
     "MapSettings",
@@ -55,6 +66,7 @@ __all__ = [
     "Run",
     "Task",
     "box_gaps",
+    "check_shares",
     "claim_box_over_task",
     "claim_fa_rises",
     "claim_occlusion_ssim",

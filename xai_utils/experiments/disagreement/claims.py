@@ -1,6 +1,6 @@
 """The thesis's claims, each decided on 95% percentile bootstrap intervals over the explained images (ours:
-the thesis reports means only).  Images are resampled once per task, so the two black boxes of a task and
-all pairs of a run are compared on the same resamples."""
+the thesis reports means only).  Images are resampled once per task (RC, which uses the positives only, once
+more), so the black boxes, pairs and metrics of a task are compared on the same resamples."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from ... import attribution, config
-from .pairs import pair_label
+from .pairs import METRICS, pair_label
 
 #: "SA is about half of FA" (ours): the ratio's interval inside 0.5 +- HALF_BAND.
 HALF_BAND = 0.15
@@ -62,7 +62,7 @@ class Resampler:
         """Pair means (Series over pairs) and their bootstrap replicates (n_boot, pairs)."""
         w = self.wide(run, metric, k)
         task = self.values.loc[self.values["run"] == run, "task"].iloc[0]
-        idx = self.idx(f"{task}/{metric}", len(w))  # RC has only the positives: its own resamples
+        idx = self.idx(f"{task}/{'positives' if metric == 'RC' else 'all'}", len(w))  # RC: the positives only
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample of only undefined (NaN) images
             boot = np.nanmean(w.to_numpy()[idx], axis=1)
@@ -169,7 +169,7 @@ def box_gaps(rs: Resampler, *, k: float) -> pd.DataFrame:
     for task, runs in _box_pairs(rs).items():
         metrics_here = set(rs.values.loc[rs.values["task"] == task, "metric"])
         for b1, b2 in combinations(runs, 2):
-            for metric in (m for m in ("FA", "SA", "RC", "SSIM") if m in metrics_here):
+            for metric in (m for m in METRICS if m in metrics_here):
                 kk = k if metric in ("FA", "SA") else None
                 (m1, r1), (m2, r2) = rs.means(runs[b1], metric, kk), rs.means(runs[b2], metric, kk)
                 lo, hi = _interval(np.nanmean(r1, 1) - np.nanmean(r2, 1))

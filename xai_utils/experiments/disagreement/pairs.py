@@ -16,6 +16,20 @@ from .runs import Run
 METRICS = ("FA", "SA", "RC", "SSIM")
 
 
+#: Table 5.2's k: the top 10% of the pixels.
+TABLE_K = 0.1
+
+
+def check_shares(ks: Sequence[float], k: float) -> None:
+    """Raise ValueError unless ``k`` (the claims' and matrices' k) and Table 5.2's :data:`TABLE_K` are in the grid
+    ``ks`` (shares of the pixels in (0, 1))."""
+    if not ks or not all(0 < s < 1 for s in ks):
+        raise ValueError(f"ks must be shares of the pixels in (0, 1), got {list(ks)}")
+    missing = [s for s in (k, TABLE_K) if not np.isclose(ks, s).any()]
+    if missing:
+        raise ValueError(f"ks {list(ks)} must contain k = {k} and Table 5.2's {TABLE_K}; missing {missing}")
+
+
 def pair_label(a: str, b: str) -> str:
     return f"{attribution.LABELS[a]} - {attribution.LABELS[b]}"
 
