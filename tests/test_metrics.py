@@ -187,6 +187,8 @@ def test_topk_agreement_hand_case():
     assert metrics.topk_feature_agreement(a, -b, 2)[0] == 0.5  # magnitudes only
     assert metrics.topk_feature_agreement(a, b, 4)[0] == 1.0
     assert metrics.topk_feature_agreement(a, b, 0.5)[0] == 0.5  # fraction of the 4 pixels
+    assert metrics.topk_indices(b, 2).tolist() == [[2, 0]]  # flat indices, largest magnitude first
+    assert metrics.topk_indices(np.zeros((1, 2, 2)), 0.5).tolist() == [[0, 1]]  # ties: the lower index
     with pytest.raises(ValueError, match="k"):
         metrics.topk_feature_agreement(a, b, 5)
 

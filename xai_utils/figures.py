@@ -17,6 +17,13 @@ def set_style() -> None:
                          "axes.titleweight": "bold", "image.cmap": "viridis"})
 
 
+def clear_axis(ax: Any) -> None:
+    """An axis that shows an image: no ticks, no grid."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
 def figure(fig: Any, caption: str) -> None:
     """Show a matplotlib figure (or the figure of an Axes) once, with its caption below it.
 

@@ -7,7 +7,14 @@
 - :mod:`.hermitry` -- Mahalanobis hermitry ratio of perturbed samples.
 """
 
-from .agreement import pairwise, rank_correlation, ssim_maps, topk_feature_agreement, topk_sign_agreement
+from .agreement import (
+    pairwise,
+    rank_correlation,
+    ssim_maps,
+    topk_feature_agreement,
+    topk_indices,
+    topk_sign_agreement,
+)
 from .fiveband import (
     FiveBandScores,
     channel_adjust,
@@ -48,6 +55,7 @@ __all__ = [
     "stratify",
     "stratify_ground_truth",
     "topk_feature_agreement",
+    "topk_indices",
     "topk_sign_agreement",
     "wilcoxon_vs_baseline",
 ]

@@ -102,11 +102,17 @@ def _k(k: int | float, n_features: int) -> int:
     return kk
 
 
+def topk_indices(maps: ArrayLike, k: int | float) -> np.ndarray:
+    """(N, k) flat pixel indices of the k largest magnitudes of each map, largest first (ties broken by the
+    lower index): the top-k set of :func:`topk_feature_agreement`.  maps : (N, ...); k as there."""
+    flat = _maps(maps, "maps").reshape(len(maps), -1)
+    return np.argsort(-np.abs(flat), axis=1, kind="stable")[:, : _k(k, flat.shape[1])]
+
+
 def _topk_mask(flat: np.ndarray, k: int) -> np.ndarray:
-    """Boolean (N, D): the k entries of largest |value| per row (ties broken by the lower index)."""
-    idx = np.argsort(-np.abs(flat), axis=1, kind="stable")[:, :k]
+    """Boolean (N, D): the k entries of largest |value| per row (:func:`topk_indices`)."""
     mask = np.zeros(flat.shape, dtype=bool)
-    np.put_along_axis(mask, idx, True, axis=1)
+    np.put_along_axis(mask, topk_indices(flat, k), True, axis=1)
     return mask
 
 

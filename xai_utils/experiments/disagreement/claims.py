@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from ... import attribution, config
-from .pairs import METRICS, pair_label
+from .pairs import METRICS, pair_label, runs_by_task
 
 #: "SA is about half of FA" (ours): the ratio's interval inside 0.5 +- HALF_BAND.
 HALF_BAND = 0.15
@@ -45,6 +45,7 @@ class Resampler:
         self.values = values
         self.n_boot, self.seed = n_boot, seed
         self._idx: dict[str, np.ndarray] = {}
+        self._means: dict[tuple, tuple[pd.Series, np.ndarray]] = {}
 
     def idx(self, task: str, n: int) -> np.ndarray:
         if task not in self._idx:
@@ -59,7 +60,13 @@ class Resampler:
         return rows.pivot(index="image", columns="pair", values="value")
 
     def means(self, run: str, metric: str, k: float | None = None) -> tuple[pd.Series, np.ndarray]:
-        """Pair means (Series over pairs) and their bootstrap replicates (n_boot, pairs)."""
+        """Pair means (Series over pairs) and their bootstrap replicates (n_boot, pairs); computed once per
+        (run, metric, k), as several claims ask for the same."""
+        if (run, metric, k) not in self._means:
+            self._means[(run, metric, k)] = self._bootstrap(run, metric, k)
+        return self._means[(run, metric, k)]
+
+    def _bootstrap(self, run: str, metric: str, k: float | None) -> tuple[pd.Series, np.ndarray]:
         w = self.wide(run, metric, k)
         task = self.values.loc[self.values["run"] == run, "task"].iloc[0]
         idx = self.idx(f"{task}/{'positives' if metric == 'RC' else 'all'}", len(w))  # RC: the positives only
@@ -153,20 +160,12 @@ def claim_fa_rises(rs: Resampler, *, ks: Sequence[float]) -> dict[str, str]:
     return dict(ours="; ".join(parts), **_verdict(orders, "a rise in mean FA"))
 
 
-def _box_pairs(rs: Resampler) -> dict[str, dict[str, str]]:
-    """task -> box -> run name."""
-    out: dict[str, dict[str, str]] = {}
-    for run, task, box in rs.values[["run", "task", "box"]].drop_duplicates().itertuples(index=False):
-        out.setdefault(task, {})[box] = run
-    return out
-
-
 def box_gaps(rs: Resampler, *, k: float) -> pd.DataFrame:
     """Per task, two black boxes (the first minus the second, in run order) and metric (FA and SA at k, RC,
     SSIM): the difference of the mean agreement over all pairs, with its 95% interval (paired: the same
     images).  Columns task, first, second, metric, difference, low, high."""
     rows = []
-    for task, runs in _box_pairs(rs).items():
+    for task, runs in runs_by_task(rs.values).items():
         metrics_here = set(rs.values.loc[rs.values["task"] == task, "metric"])
         for b1, b2 in combinations(runs, 2):
             for metric in (m for m in METRICS if m in metrics_here):
@@ -214,7 +213,7 @@ def claim_ranking_stable(rs: Resampler, *, k: float) -> dict[str, str]:
     """The ranking of the pairs agrees (Spearman over pairs > STABLE) between metrics within a run (FA@k vs
     RC, where the task has masks) and between the tasks for the same black box (FA@k); SSIM is left out, as
     the thesis excepts it."""
-    tasks = _box_pairs(rs)
+    tasks = runs_by_task(rs.values)
     comps = [(f"{run} FA~RC", (run, "FA", k), (run, "RC", None)) for runs in tasks.values() for run in runs.values()
              if (rs.values.loc[rs.values["run"] == run, "metric"] == "RC").any()]
     names = list(tasks)
@@ -234,7 +233,7 @@ def claim_sa_redundant(rs: Resampler, *, k: float) -> dict[str, str]:
 def claim_box_over_task(rs: Resampler, *, k: float) -> dict[str, str]:
     """The pair-mean FA@k vectors correlate more across tasks (same black box) than across black boxes (same
     task): mean Spearman over the first minus over the second, above 0."""
-    tasks = _box_pairs(rs)
+    tasks = runs_by_task(rs.values)
     names = list(tasks)
     boxes = sorted(set.intersection(*(set(runs) for runs in tasks.values())))
     if len(names) < 2 or len(boxes) < 2:

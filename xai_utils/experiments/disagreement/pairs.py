@@ -30,6 +30,14 @@ def check_shares(ks: Sequence[float], k: float) -> None:
         raise ValueError(f"ks {list(ks)} must contain k = {k} and Table 5.2's {TABLE_K}; missing {missing}")
 
 
+def runs_by_task(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """task -> black box -> run name, in run order, from a frame with columns run, task, box."""
+    out: dict[str, dict[str, str]] = {}
+    for run, task, box in frame[["run", "task", "box"]].drop_duplicates().itertuples(index=False):
+        out.setdefault(task, {})[box] = run
+    return out
+
+
 def pair_label(a: str, b: str) -> str:
     return f"{attribution.LABELS[a]} - {attribution.LABELS[b]}"
 
@@ -92,13 +100,12 @@ def matrix(means: pd.DataFrame, run: str, metric: str, share: float | None = Non
 
 def topk_values(runs: Mapping[str, Run], maps: Mapping[str, Mapping[str, np.ndarray]], *, k: float) -> pd.DataFrame:
     """Figs. 5.5 / 5.6: every method's values inside its top-k magnitudes, divided by the image's largest
-    magnitude (so in [-1, 1]); columns run, task, box, method, value.  Also the share of exact zeros."""
+    magnitude (so in [-1, 1]); columns run, task, box, method, value."""
     frames = []
     for r, run in runs.items():
         for m, a in maps[r].items():
             flat = a.reshape(len(a), -1)
-            kk = max(1, int(round(k * flat.shape[1])))
-            top = np.take_along_axis(flat, np.argsort(-np.abs(flat), axis=1, kind="stable")[:, :kk], axis=1)
+            top = np.take_along_axis(flat, metrics.topk_indices(flat, k), axis=1)
             scale = np.abs(flat).max(axis=1, keepdims=True)
             v = np.divide(top, scale, out=np.zeros_like(top), where=scale > 0).ravel()
             frames.append(pd.DataFrame({"run": r, "task": run.task.name, "box": run.box,

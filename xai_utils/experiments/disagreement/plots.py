@@ -7,23 +7,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ... import attribution
-from .pairs import matrix, select
+from ... import attribution, metrics
+from ...figures import clear_axis
+from .pairs import matrix, runs_by_task, select
 from .runs import Run
-
-
-def _off(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
 
 
 def _runs_grid(means: pd.DataFrame) -> dict[str, list[str]]:
     """task -> its runs, in run order (one row of panels per task; tasks may have different black boxes)."""
-    grid: dict[str, list[str]] = {}
-    for r, t in means[["run", "task"]].drop_duplicates().itertuples(index=False):
-        grid.setdefault(t, []).append(r)
-    return grid
+    return {task: list(boxes.values()) for task, boxes in runs_by_task(means).items()}
 
 
 def _panels(grid: dict[str, list[str]], width: float, height: float, **kw):
@@ -77,7 +69,7 @@ def plot_gallery(runs: Mapping[str, Run], maps: Mapping[str, Mapping[str, np.nda
             if i == 0:
                 axes[i, j].set_title(attribution.LABELS[m], fontsize=8)
         for ax in axes[i]:
-            _off(ax)
+            clear_axis(ax)
     fig.tight_layout()
     return fig
 
@@ -87,10 +79,8 @@ def plot_fa_illustration(maps: Mapping[str, np.ndarray], a: str, b: str, *, imag
     import matplotlib.pyplot as plt
 
     def top(m: np.ndarray) -> np.ndarray:
-        flat = np.abs(m).ravel()
-        kk = max(1, int(round(k * flat.size)))
-        sel = np.zeros(flat.size, dtype=bool)
-        sel[np.argsort(-flat, kind="stable")[:kk]] = True
+        sel = np.zeros(m.size, dtype=bool)
+        sel[metrics.topk_indices(m[None], k)[0]] = True
         return sel.reshape(m.shape)
 
     ta, tb = top(maps[a][image]), top(maps[b][image])
@@ -100,7 +90,7 @@ def plot_fa_illustration(maps: Mapping[str, np.ndarray], a: str, b: str, *, imag
                                f"both: FA = {(ta & tb).sum() / ta.sum():.2f}"), strict=True):
         ax.imshow(img, cmap="Blues", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
-        _off(ax)
+        clear_axis(ax)
     fig.tight_layout()
     return fig
 

@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 from torch import Tensor
 
+from ...figures import clear_axis
 from .perturb import METHODS
 from .ratios import Hermitry
 from .runs import HermitryRun
-
-
-def _off(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
 
 
 def plot_distances(h: Hermitry, run: str, kinds: Sequence[str]):
@@ -65,7 +60,7 @@ def plot_examples(samples: Mapping[str, Tensor], original: Tensor):
             if j < len(imgs):
                 axes[i, j + 1].imshow(imgs[j].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
         for ax in axes[i]:
-            _off(ax)
+            clear_axis(ax)
     axes[0, 0].set_title("original", fontsize=8)
     fig.tight_layout()
     return fig
@@ -79,7 +74,7 @@ def plot_classes(run: HermitryRun, k: int = 6):
     for i, cls in enumerate(run.classes):
         for j in range(k):
             axes[i, j].imshow(run.val[cls][j].permute(1, 2, 0).numpy(), interpolation="nearest")
-            _off(axes[i, j])
+            clear_axis(axes[i, j])
         axes[i, 0].set_ylabel(cls, fontsize=8)
     fig.tight_layout()
     return fig
