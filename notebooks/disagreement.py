@@ -31,7 +31,9 @@
 # branches), trained here from scratch and shipped in `data/models`. Compare the patterns, not the values.
 # The `real` preset ({doc}`/book/real/disagreement`) runs the same code on MNIST 4 against 9 (the strokes as
 # masks) with the two small nets, and on CIFAR-10 with the pretrained ResNet-20 and ResNet-56 (depth
-# instead of family).
+# instead of family). The `full` preset runs the thesis's own setting from local files (a GPU's work, not run
+# here): the SIIM-ACR Pneumothorax and Kermany Pneumonia test images with your fine-tuned InceptionV3 and
+# ResNet-101 checkpoints (`data/README.md`, section disagreement).
 # Related chapters: {doc}`/book/methods` (the methods on one image), {doc}`/book/synthetic_cells` (the cells and
 # their ground truth), {doc}`/book/salagg` (saliency maps as OOD features).
 
@@ -79,8 +81,8 @@ settings = dg.MapSettings(occlusion_window=occlusion_window, occlusion_stride=oc
 #
 # | setting | value here | source |
 # |---|---|---|
-# | tasks | `offline`: cells (circle / circle with bar; mask = the bar) and digits (4 / 9), `size` px; `real`: MNIST 4 / 9 (mask = the stroke) and CIFAR-10 (no mask) | **ours** (thesis: Pneumothorax with masks, Pneumonia without, Sec. 4.3.3) |
-# | black boxes | small ResNet (8 layers) and small Inception-style net, width `width`, trained from scratch; `real` CIFAR-10: the pretrained ResNet-20 and ResNet-56 | **ours** (thesis: ImageNet-pretrained InceptionV3 at 299 px and ResNet-101 at "244" px, Sec. 5.1.1) |
+# | tasks | `offline`: cells (circle / circle with bar; mask = the bar) and digits (4 / 9), `size` px; `real`: MNIST 4 / 9 (mask = the stroke) and CIFAR-10 (no mask); `full`: the thesis's, at most `n_test` test images each | **ours** (thesis: Pneumothorax with masks, Pneumonia without, Sec. 4.3.3) |
+# | black boxes | small ResNet (8 layers) and small Inception-style net, width `width`, trained from scratch; `real` CIFAR-10: the pretrained ResNet-20 and ResNet-56; `full`: your fine-tuned InceptionV3 (299 px) and ResNet-101 (224 px) | **ours** (thesis: ImageNet-pretrained InceptionV3 at 299 px and ResNet-101 at "244" px, Sec. 5.1.1) |
 # | training | cross-entropy, Adam, best validation epoch of `epochs` | thesis Sec. 5.1.1 (30 epochs); learning rate, batch and schedule not stated: the project's offline recipe |
 # | Occlusion | window `occlusion_window` px, stride `occlusion_stride`, baseline 0 | thesis: 8 x 8 window, stride 4 at 299 px; scaled to 32 px that is one pixel, so ours is coarser (budget) |
 # | Saliency | absolute gradient | captum's default `abs=True` (thesis: captum, no option stated) |
@@ -90,7 +92,7 @@ settings = dg.MapSettings(occlusion_window=occlusion_window, occlusion_stride=oc
 # | Guided Grad-CAM | captum's: the rectified Grad-CAM of the last convolutional block times Guided Backprop, no final ReLU | thesis (layer not stated: ours) |
 # | LRP | epsilon rule, epsilon `lrp_epsilon`, on every layer (zennit) | thesis: captum's LRP. zennit merges each batch norm into its convolution first (a canonizer); captum's LRP gives batch norms their own epsilon rule |
 # | target | the predicted class | not stated |
-# | maps | signed sum over the colour channels, at the input's resolution (32 x 32 = 1,024 pixels; MNIST 784) | not stated (thesis: 128 x 128 maps, implied by k = 820 = 5% and 1,638 = 10%) |
+# | maps | signed sum over the colour channels, at the input's resolution (32 x 32 = 1,024 pixels; MNIST 784); `full`: area-averaged to 128 x 128 | not stated (thesis: 128 x 128 maps, implied by k = 820 = 5% and 1,638 = 10%) |
 # | FA, SA | top-k by magnitude, k a share of the pixels (`ks`; Table 5.2 at `k` = 10%); SA counts pixels with e1 x e2 > 0 (zeros disagree) | thesis eqs. 4.6, 4.7; the k grid is ours |
 # | RC | Spearman of the magnitudes inside the mask, positive test images only | thesis eq. 4.9; magnitudes as Krishna et al. (the thesis's RC of 0.88 for GBP - Saliency needs them) |
 # | SSIM | on \|map\| min-max scaled to [0, 1], scikit-image, 7 x 7 window, data range 1 | thesis Sec. 4.2.2.1 |

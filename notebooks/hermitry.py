@@ -31,7 +31,7 @@
 # same code on three CIFAR-10 classes with the pretrained ResNet-20 (`-p checkpoints=[resnet20,resnet56]`
 # adds ResNet-56); the `full` preset reads ImageNet and the paper's three torchvision models from local
 # files (`notebooks/params/hermitry.full.yaml`, `data/README.md`). Related chapters:
-# {doc}`salagg` (the same perturbation engine as OOD features), {doc}`s_and_i` (OOD scores from gradients).
+# {doc}`/book/salagg` (the same perturbation engine as OOD features), {doc}`/book/s_and_i` (OOD scores from gradients).
 
 # %% tags=["parameters"]
 preset = "offline"

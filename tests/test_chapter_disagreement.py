@@ -4,6 +4,8 @@ Inception net and the digit task, the thesis's methods on a tiny net, the verdic
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import numpy as np
 import pandas as pd
@@ -167,6 +169,93 @@ def test_real_runs_read_the_real_layout(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="fewer than n_train"):
         dg.make_runs("real", device="cpu", seed=0, data_root=str(tmp_path), checkpoints=["resnet20"], size=32,
                      n_train=20, n_val=6, n_test=6, width=4, epochs=1, retrain=True, progress=False)
+
+
+def _xray_root(root, rng) -> None:
+    """Tiny files in the full preset's layout: SIIM-ACR PNGs + masks + test list, Kermany class folders."""
+    import os
+
+    from PIL import Image
+
+    siim = root / "siim-acr-pneumothorax"
+    for sub in ("png_images", "png_masks"):
+        (siim / sub).mkdir(parents=True)
+    names = [f"{i}_test_{i % 2}_.png" for i in range(5)]
+    for i, name in enumerate(names):
+        Image.fromarray(rng.integers(0, 256, (40, 48), dtype=np.uint8)).save(siim / "png_images" / name)
+        mask = np.zeros((40, 48), np.uint8)
+        mask[10:20, 20:30] = 255 * (i % 2)
+        Image.fromarray(mask).save(siim / "png_masks" / name)
+    pd.DataFrame({"new_filename": names, "ImageId": range(5), "has_pneumo": [i % 2 for i in range(5)]}).to_csv(
+        siim / "stage_1_test_images.csv", index=False)
+    for c in ("NORMAL", "PNEUMONIA"):
+        (root / "chest_xray" / "test" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (36, 30), dtype=np.uint8)).save(
+                root / "chest_xray" / "test" / c / f"person{i}.jpeg")
+    (root / "xray").mkdir()
+    for arch in ("inception_v3", "resnet101"):  # random weights; the second task's file is a link (disk)
+        torch.save(models.build(arch, 2).net.state_dict(), root / "xray" / f"pneumothorax_{arch}.pth")
+        os.link(root / "xray" / f"pneumothorax_{arch}.pth", root / "xray" / f"pneumonia_{arch}.pth")
+
+
+def test_full_runs_read_the_chest_xray_layout(tmp_path):
+    """The full preset on tiny files in the thesis's layout: every task at 128 px with the masks of the
+    positives, each black box given its own input side, and maps that come back at 128 x 128."""
+    torch.manual_seed(0)
+    _xray_root(tmp_path, np.random.default_rng(3))
+    ckpts = [f"xray/{t}_{a}.pth" for t in ("pneumothorax", "pneumonia") for a in ("inception_v3", "resnet101")]
+    runs = dg.make_runs("full", device="cpu", seed=0, data_root=str(tmp_path), checkpoints=ckpts, size=32,
+                        n_train=10, n_val=10, n_test=3, width=4, epochs=1, retrain=False, progress=False)
+    assert list(runs) == ["pneumothorax/Inception", "pneumothorax/ResNet", "pneumonia/Inception", "pneumonia/ResNet"]
+    px, pn = runs["pneumothorax/Inception"].task, runs["pneumonia/ResNet"].task
+    assert px.x.shape == (3, 3, 128, 128) and px.masks.shape == (3, 128, 128) and pn.masks is None
+    assert len(pn.y) == 3 and set(pn.y.tolist()) <= {0, 1}
+    assert (px.masks.flatten(1).any(1) == (px.y == 1)).all()  # a positive's mask is its square, a negative's empty
+    assert runs["pneumothorax/Inception"].x.shape[-1] == 299 and runs["pneumonia/ResNet"].x.shape[-1] == 224
+    settings = dg.MapSettings(occlusion_window=8, occlusion_stride=4, ig_steps=2, gs_samples=1, lrp_epsilon=1e-9,
+                              batch_images=3)
+    maps = dg.compute_maps({r: runs[r] for r in ("pneumothorax/Inception", "pneumonia/ResNet")},
+                           methods=["saliency"], settings=settings, seed=0, use_cache=False, progress=False)
+    for m in maps.values():
+        assert m["saliency"].shape == (3, 128, 128) and np.isfinite(m["saliency"]).all()
+
+
+def test_full_preset_names_what_is_wrong(tmp_path):
+    root = tmp_path
+    with pytest.raises(ValueError, match="must name one task"):
+        dg.xray_checkpoints(["xray/inception_v3.pth"], root)
+    with pytest.raises(ValueError, match="both for"):
+        dg.xray_checkpoints(["a/pneumonia_resnet101.pth", "b/pneumonia_resnet101.pt"], root)
+    with pytest.raises(ValueError, match=r"no checkpoint for .*'pneumonia', 'Inception'"):
+        dg.xray_checkpoints(["pneumothorax_inception_v3.pth", "pneumothorax_resnet101.pth", "pneumonia_resnet101.pth"],
+                            root)
+    assert dg.xray_checkpoints(["/abs/pneumonia_resnet101.pth", "x/pneumonia_inception_v3.pth",
+                                "pneumothorax_resnet101.pth", "pneumothorax_inception_v3.pth"],
+                               root)["pneumonia", "ResNet"] == Path("/abs/pneumonia_resnet101.pth")
+    with pytest.raises(FileNotFoundError, match="SIIM-ACR folder"):
+        data.siim_pneumothorax(root)
+    siim = root / "siim-acr-pneumothorax"
+    (siim / "png_images").mkdir(parents=True)
+    (siim / "png_masks").mkdir()
+    with pytest.raises(FileNotFoundError, match="stage_1_test_images.csv"):
+        data.siim_pneumothorax(root)
+    pd.DataFrame({"new_filename": ["a.png"], "label": [1]}).to_csv(siim / "stage_1_test_images.csv", index=False)
+    with pytest.raises(ValueError, match=r"lacks the columns \['has_pneumo'\]"):
+        data.siim_pneumothorax(root)
+    pd.DataFrame({"new_filename": ["a.png"], "has_pneumo": [2]}).to_csv(siim / "stage_1_test_images.csv", index=False)
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        data.siim_pneumothorax(root)
+    pd.DataFrame({"new_filename": ["a.png"], "has_pneumo": [1]}).to_csv(siim / "stage_1_test_images.csv", index=False)
+    with pytest.raises(FileNotFoundError, match="1 files listed .* are not in .*png_images"):
+        data.siim_pneumothorax(root)
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.siim_pneumothorax(root, split="val")
+    (root / "chest_xray" / "test" / "NORMAL").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"missing \['PNEUMONIA'\]"):
+        data.kermany_pneumonia(root)
+    with pytest.raises(ValueError, match="no masks"):
+        data.XrayFiles("k", (), (), ("a", "b")).load_masks(8)
 
 
 # ------------------------------------------------------------------------------------ verdicts

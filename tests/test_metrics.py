@@ -200,6 +200,22 @@ def test_topk_agreement_properties():
     assert fa.shape == (4,) and np.all(sa <= fa)
 
 
+
+def test_topk_agreements_of_all_pairs_count_the_shared_top_pixels():
+    maps = {"x": A, "y": B, "z": -A + 0.5 * B}
+    got = metrics.topk_agreements(maps, 14)
+    assert list(got) == [("x", "y"), ("x", "z"), ("y", "z")]
+    for (a, b), (fa, sa) in got.items():
+        for i in range(len(A)):  # by hand: sets of the 14 largest magnitudes, shared pixels of one sign
+            fx, fy = maps[a][i].ravel(), maps[b][i].ravel()
+            top = set(np.argsort(-np.abs(fx))[:14]) & set(np.argsort(-np.abs(fy))[:14])
+            assert fa[i] == len(top) / 14
+            assert sa[i] == sum(fx[j] * fy[j] > 0 for j in top) / 14
+    with pytest.raises(ValueError, match="shape"):
+        metrics.topk_agreements({"x": A, "y": B[:, :10]}, 0.1)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        metrics.topk_agreements({"x": A, "y": np.full_like(B, np.nan)}, 0.1)
+
 def test_rank_correlation_equals_scipy_spearman():
     got = metrics.rank_correlation(A, B)
     np.testing.assert_allclose(

@@ -1,4 +1,4 @@
-"""Datasets: synthetic cells, the offline OOD benchmark, loaders for real image datasets, OpenOOD v1.5.
+"""Datasets: synthetic cells, the offline OOD benchmark, loaders for real image datasets, OpenOOD v1.5, chest X-rays.
 
 All images are float32 tensors ``(N, C, H, W)`` in [0, 1]; labels are int64 ``(N,)`` (-1 = OOD).
 """
@@ -28,6 +28,7 @@ from .real import (
     svhn_mat,
     wnid_folder,
 )
+from .xray import XrayFiles, kermany_pneumonia, siim_pneumothorax
 
 __all__ = [
     "BACKGROUND_NAMES",
@@ -39,11 +40,13 @@ __all__ = [
     "Benchmark",
     "Cells",
     "Split",
+    "XrayFiles",
     "cifar10_ood_benchmark",
     "cifar_pickle",
     "digit_task",
     "digits",
     "image_folder",
+    "kermany_pneumonia",
     "imagenet_cifar10_overlap",
     "make_backgrounds",
     "make_cells",
@@ -51,6 +54,7 @@ __all__ = [
     "offline_benchmark",
     "openood_benchmark",
     "openood_imglist",
+    "siim_pneumothorax",
     "stratified_split",
     "svhn_mat",
     "textures",

@@ -9,6 +9,7 @@ with ``attribution.reduce_channels``); every function returns one value per samp
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -116,16 +117,34 @@ def _topk_mask(flat: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
+def topk_agreements(maps: Mapping[str, ArrayLike], k: int | float = 0.05) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Feature and sign agreement (eqs. 4.6, 4.7) of every pair of ``maps``, each map's top-k set found once.
+
+    maps : name -> (N, ...) map, all of one shape; k as in :func:`topk_feature_agreement`.  Returns
+    (a, b) -> (FA, SA), each (N,) in [0, 1], for the pairs in ``itertools.combinations`` order.
+    """
+    arrays = {name: _maps(m, name).reshape(len(m), -1) for name, m in maps.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"maps differ in shape: {sorted(shapes)}")
+    if not arrays:
+        return {}
+    kk = _k(k, next(iter(shapes))[1])
+    top = {name: _topk_mask(a, kk) for name, a in arrays.items()}
+    out = {}
+    for a, b in combinations(arrays, 2):
+        both = top[a] & top[b]
+        out[a, b] = both.sum(axis=1) / kk, (both & (arrays[a] * arrays[b] > 0)).sum(axis=1) / kk
+    return out
+
+
 def topk_feature_agreement(a: ArrayLike, b: ArrayLike, k: int | float = 0.05) -> np.ndarray:
     """|top_k(a) & top_k(b)| / k, top-k by absolute value (Krishna et al. feature agreement, eq. 4.6).
 
     a, b : (N, ...) maps; k : count, or a share of the pixels (default the thesis' top 5 %).
     Returns (N,) in [0, 1].
     """
-    x, y = _pair(a, b)
-    fx, fy = x.reshape(len(x), -1), y.reshape(len(y), -1)
-    kk = _k(k, fx.shape[1])
-    return (_topk_mask(fx, kk) & _topk_mask(fy, kk)).sum(axis=1) / kk
+    return topk_agreements({"a": a, "b": b}, k)["a", "b"][0]
 
 
 def topk_sign_agreement(a: ArrayLike, b: ArrayLike, k: int | float = 0.05) -> np.ndarray:
@@ -133,10 +152,7 @@ def topk_sign_agreement(a: ArrayLike, b: ArrayLike, k: int | float = 0.05) -> np
 
     a, b : (N, ...) maps; k as in :func:`topk_feature_agreement`.  Returns (N,) in [0, 1].
     """
-    x, y = _pair(a, b)
-    fx, fy = x.reshape(len(x), -1), y.reshape(len(y), -1)
-    kk = _k(k, fx.shape[1])
-    return (_topk_mask(fx, kk) & _topk_mask(fy, kk) & (fx * fy > 0)).sum(axis=1) / kk
+    return topk_agreements({"a": a, "b": b}, k)["a", "b"][1]
 
 
 def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -34,7 +34,19 @@ from .pairs import (
     topk_values,
 )
 from .plots import plot_fa_illustration, plot_fa_vs_k, plot_gallery, plot_matrices, plot_topk_values
-from .runs import BOXES, CELL_CLASSES, DIGIT_CLASSES, Run, Task, make_runs, run_table
+from .runs import (
+    BOXES,
+    CELL_CLASSES,
+    DIGIT_CLASSES,
+    XRAY_BOXES,
+    XRAY_MAP_SIZE,
+    XRAY_TASKS,
+    Run,
+    Task,
+    make_runs,
+    run_table,
+    xray_checkpoints,
+)
 from .tables import (
     PAPER_BOXES,
     PAPER_TASKS,
@@ -61,6 +73,9 @@ __all__ = [
     "TABLE_K",
     "TABLE_PAIRS",
     "TEXT_PAIRS",
+    "XRAY_BOXES",
+    "XRAY_MAP_SIZE",
+    "XRAY_TASKS",
     "MapSettings",
     "Resampler",
     "Run",
@@ -95,4 +110,5 @@ __all__ = [
     "topk_shares",
     "topk_values",
     "undefined_counts",
+    "xray_checkpoints",
 ]

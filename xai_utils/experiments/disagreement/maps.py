@@ -5,7 +5,8 @@ baseline 0; Saliency with captum's default ``abs=True``; Integrated Gradients, 5
 U[0, 1) baseline; GradientSHAP, 5 samples, ``stdevs`` 0, U[0, 1) baselines; Guided Backprop; Guided Grad-CAM
 (captum's: the rectified CAM times GBP, no final ReLU) at the last convolutional block; DeepLift from the zero
 image; LRP with the epsilon rule (1e-9) on every layer.  Target: the predicted class (ns).  A map is the
-signed sum over colour channels at the input's resolution (the reduction is ns; ours).
+signed sum over colour channels at the input's resolution (the reduction is ns; ours); in ``full`` it is
+area-averaged to the thesis's 128 x 128 (the resize is ns; ours).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ... import attribution, cache, config
 from .runs import Run
@@ -55,16 +57,21 @@ def method_params(settings: MapSettings, seed: int) -> dict[str, dict[str, Any]]
 
 
 def method_maps(run: Run, method: str, params: Mapping[str, Any], batch_images: int) -> np.ndarray:
-    """(N, H, W) float32 maps of ``method`` on the run's test images, predicted class as target."""
+    """(N, H, W) float32 maps of ``method`` on the run's inputs, predicted class as target, at the side of the
+    task's images (area-averaged when the black box takes another side: ``full``'s 299 / 224 px to 128)."""
     dev = next(run.model.parameters()).device
+    side = tuple(run.task.x.shape[-2:])
     out = []
     with warnings.catch_warnings():
         # captum's DeepLift undoes max-pooling with max_unpool2d, which torch flags as not deterministic (on
         # GPUs, where overlapping windows race); the CPU kernel runs in order
         warnings.filterwarnings("ignore", message=r"(?s).*max_unpooling2d.*deterministic", category=UserWarning)
-        for x in run.task.x.split(batch_images):
-            a = attribution.attribute(method, run.model, x.to(dev), None, **params)
-            out.append(attribution.reduce_channels(a.detach(), "sum")[:, 0].cpu().numpy().astype(np.float32))
+        for x in run.x.split(batch_images):
+            a = attribution.reduce_channels(attribution.attribute(method, run.model, x.to(dev), None, **params).detach(),
+                                            "sum")
+            if tuple(a.shape[-2:]) != side:
+                a = F.interpolate(a, size=side, mode="area")
+            out.append(a[:, 0].cpu().numpy().astype(np.float32))
     return np.concatenate(out)
 
 
@@ -83,7 +90,7 @@ def compute_maps(runs: Mapping[str, Run], *, methods: Sequence[str], settings: M
         def build(run=run, m=m) -> torch.Tensor:  # a tensor: the cache loads weights_only
             return torch.from_numpy(method_maps(run, m, params[m], settings.batch_images))
 
-        cfg = {"model": cache.digest(run.model.state_dict()), "x": cache.digest(run.task.x), "method": m,
+        cfg = {"model": cache.digest(run.model.state_dict()), "x": cache.digest(run.x), "method": m,
                "params": {k: str(v) for k, v in params[m].items()}, "batch": settings.batch_images}
         got = cache.load_or_build("disagreement_maps", cfg, build, code=[method_maps]) if use_cache else build()
         out[r][m] = got.numpy()

@@ -52,13 +52,14 @@ def pair_values(runs: Mapping[str, Run], maps: Mapping[str, Mapping[str, np.ndar
         methods = list(maps[r])
         pos = run.task.positives.numpy()
         masks = run.task.masks.numpy()[pos] if run.task.masks is not None else None
+        topk = {k: metrics.topk_agreements(maps[r], k) for k in ks}  # each map's top-k once, not once per pair
         for a, b in combinations(methods, 2):
             x, y = maps[r][a], maps[r][b]
             values: list[tuple[str, float, np.ndarray, np.ndarray]] = []
             idx = np.arange(len(x))
             for k in ks:
-                values.append(("FA", k, idx, metrics.topk_feature_agreement(x, y, k)))
-                values.append(("SA", k, idx, metrics.topk_sign_agreement(x, y, k)))
+                values.append(("FA", k, idx, topk[k][a, b][0]))
+                values.append(("SA", k, idx, topk[k][a, b][1]))
             values.append(("SSIM", np.nan, idx, metrics.ssim_maps(x, y, degenerate="nan")))
             if masks is not None and pos.any():
                 values.append(("RC", np.nan, np.flatnonzero(pos),

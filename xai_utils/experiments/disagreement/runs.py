@@ -10,12 +10,17 @@ tasks, one with ground-truth masks (Pneumothorax, SIIM-ACR) and one without (Pne
   evidence is) with the same two small nets trained on part of the MNIST test set (the only MNIST split
   here); the unmasked one is the CIFAR-10 test JPEGs with the pretrained ResNet-20 and ResNet-56 checkpoints
   (ten classes; the two boxes differ in depth, not family).
+* ``full``: the thesis's setting from local files (a GPU's work): the SIIM-ACR Pneumothorax and Kermany
+  Pneumonia test images (``data.siim_pneumothorax``, ``data.kermany_pneumonia``) with the user's fine-tuned
+  InceptionV3 (299 px) and ResNet-101 (224 px) checkpoints; maps are area-averaged to 128 x 128 (:data:`XRAY_MAP_SIZE`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,7 +53,9 @@ class Task:
 
 @dataclass(frozen=True, eq=False)
 class Run:
-    """One black box on one task; ``accuracy`` on the task's test images, ``val_acc`` the selected epoch's."""
+    """One black box on one task; ``accuracy`` on the task's test images, ``val_acc`` the selected epoch's.
+    ``inputs``: the task's images at the box's own input side where that differs from the task's (the maps are
+    then resized to the task's side), else None."""
 
     task: Task
     box: str
@@ -56,10 +63,16 @@ class Run:
     arch: str
     accuracy: float
     val_acc: float
+    inputs: Tensor | None = None
 
     @property
     def name(self) -> str:
         return f"{self.task.name}/{self.box}"
+
+    @property
+    def x(self) -> Tensor:
+        """What the black box is given: ``inputs``, or the task's images."""
+        return self.task.x if self.inputs is None else self.inputs
 
 
 def _cells(n: int, size: int, seed: int, part: str) -> tuple[Tensor, Tensor, Tensor]:
@@ -146,11 +159,71 @@ def _real_runs(*, data_root: str, checkpoints: Sequence[str], n_train: int, n_va
     return runs
 
 
+#: The thesis's tasks (``full``): name -> (file listing in ``data``, note).
+XRAY_TASKS = {
+    "pneumothorax": (data.siim_pneumothorax, "masked task: SIIM-ACR stage 1 test images with the radiologists' masks"),
+    "pneumonia": (data.kermany_pneumonia, "unmasked task: Kermany et al.'s test images"),
+}
+#: The thesis's black boxes (``full``): label -> (architecture, input side).  It writes "244" px for ResNet101:
+#: read as torchvision's 224.
+XRAY_BOXES = {"Inception": ("inception_v3", 299), "ResNet": ("resnet101", 224)}
+#: The thesis's map side: its k = 820 (5%) and 1,638 (10%) pixels are shares of 128 x 128 = 16,384.
+XRAY_MAP_SIZE = 128
+
+
+def xray_checkpoints(checkpoints: Sequence[str], root: str | os.PathLike) -> dict[tuple[str, str], Path]:
+    """(task, box) -> checkpoint file, for every task of :data:`XRAY_TASKS` and box of :data:`XRAY_BOXES`.
+
+    Each entry (absolute, or relative to ``root``) must name one task and one architecture in its file name,
+    e.g. ``xray/pneumothorax_inception_v3.pth``; ValueError for an entry naming none or several, a pair named
+    twice, or a pair without a checkpoint."""
+    found: dict[tuple[str, str], Path] = {}
+    for entry in checkpoints:
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else Path(root) / path
+        name = path.name.lower()
+        keys = [(t, box) for t in XRAY_TASKS for box, (arch, _) in XRAY_BOXES.items() if t in name and arch in name]
+        if len(keys) != 1:
+            raise ValueError(f"checkpoint {path}: its file name must name one task of {list(XRAY_TASKS)} and one "
+                             f"architecture of {[a for a, _ in XRAY_BOXES.values()]}, e.g. pneumothorax_inception_v3.pth")
+        if keys[0] in found:
+            raise ValueError(f"checkpoints {found[keys[0]]} and {path} are both for {keys[0]}")
+        found[keys[0]] = path
+    missing = [(t, box) for t in XRAY_TASKS for box in XRAY_BOXES if (t, box) not in found]
+    if missing:
+        raise ValueError(f"no checkpoint for (task, black box) {missing}; the full preset needs one per pair "
+                         "(data/README.md, section disagreement)")
+    return found
+
+
+def _full_runs(*, data_root: str, checkpoints: Sequence[str], n_test: int, seed: int,
+               device: torch.device) -> dict[str, Run]:
+    root = config.data_root(data_root)
+    paths = xray_checkpoints(checkpoints, root)
+    loaded = {key: models.real_classifier(XRAY_BOXES[key[1]][0], path, num_classes=2).to(device).eval()
+              for key, path in paths.items()}  # every checkpoint before any image: fail early
+    files = {t: listing(root, split="test") for t, (listing, _) in XRAY_TASKS.items()}
+    runs = {}
+    for t, (_, note) in XRAY_TASKS.items():
+        rng = np.random.default_rng(config.sub_seed(seed, f"disagreement_{t}"))
+        test = files[t].subset(np.sort(rng.choice(len(files[t]), min(n_test, len(files[t])), replace=False)))
+        shown = test.load(XRAY_MAP_SIZE)
+        task = Task(t, shown.x, shown.y, test.load_masks(XRAY_MAP_SIZE) if test.masks is not None else None,
+                    shown.classes, note)
+        for box, (arch, side) in XRAY_BOXES.items():
+            x = test.load(side).x
+            model = loaded[t, box]
+            runs[f"{t}/{box}"] = Run(task, box, model, arch, models.accuracy(model, x, task.y, device=device),
+                                     float("nan"), inputs=x)
+    return runs
+
+
 def make_runs(preset: str, *, device: torch.device | str, seed: int, data_root: str, checkpoints: Sequence[str],
               size: int, n_train: int, n_val: int, n_test: int, width: int, epochs: int, retrain: bool,
               progress: bool) -> dict[str, Run]:
     """The runs of a preset (name ``task/box`` -> :class:`Run`); the keywords are the notebook's parameters
-    (``size`` is the offline image side; ``data_root`` and ``checkpoints`` serve ``real``)."""
+    (``size`` is the offline image side; ``data_root`` and ``checkpoints`` serve ``real`` and ``full``; ``full``
+    explains at most ``n_test`` test images per task)."""
     device = config.resolve_device(device)
     if preset in ("offline", "smoke"):
         return _offline_runs(size=size, n_train=n_train, n_val=n_val, n_test=n_test, width=width, epochs=epochs,
@@ -158,7 +231,9 @@ def make_runs(preset: str, *, device: torch.device | str, seed: int, data_root: 
     if preset == "real":
         return _real_runs(data_root=data_root, checkpoints=checkpoints, n_train=n_train, n_val=n_val, n_test=n_test,
                           width=width, epochs=epochs, seed=seed, device=device, retrain=retrain, progress=progress)
-    raise ValueError(f"unknown preset {preset!r} for the disagreement chapter; known: offline, smoke, real")
+    if preset == "full":
+        return _full_runs(data_root=data_root, checkpoints=checkpoints, n_test=n_test, seed=seed, device=device)
+    raise ValueError(f"unknown preset {preset!r} for the disagreement chapter; known: offline, smoke, real, full")
 
 
 def run_table(runs: dict[str, Run]) -> pd.DataFrame:
