@@ -28,7 +28,8 @@
 # classifiers the salagg chapter also uses (shipped in `data/models`); they stand in for the paper's
 # ResNet34 and WRN40 on CIFAR-100 (`n_id_val` stays at 80: it is part of the shipped models' data key).
 # The `real` preset (the page after this one) runs the same code on CIFAR-10 with the pretrained
-# ResNet-20; the `full` preset reads OpenOOD's CIFAR-100 benchmark and checkpoints from local paths
+# ResNet-20; the `full` preset reads the authors' own CIFAR-100 benchmark (SVHN, LSUN, TinyImageNet,
+# Places, Textures) with their ResNet34 and WRN-40-2 checkpoints from local paths, or OpenOOD's
 # (`python -m xai_utils.run s_and_i --preset full`, see `data/README.md`).
 
 # %% tags=["parameters"]
@@ -47,7 +48,7 @@ n_id_test = 300  # >= 2
 n_ood_val = 12  # >= 2
 n_ood_test = 150  # >= 2
 checkpoints = ["resnet20"]
-benchmarks = ["cifar100"]  # names in xai_utils.data.OPENOOD_V15
+benchmarks = ["cifar100"]  # names in xai_utils.experiments.ood_runs.FULL_BENCHMARKS
 model_seeds = [0]  # >= 0
 paper_backbones = ["resnet34", "wrn40"]  # one of: resnet34, wrn40
 scores = ["msp", "odin", "energy", "react", "gradnorm", "rankfeat", "gaia_z", "gaia_a", "s_and_i", "s_and_i_a"]  # names in xai_utils.ood.SCORES

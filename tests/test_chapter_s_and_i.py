@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
+
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
 
-from xai_utils import ood, report
+from xai_utils import data, models, ood, report
 from xai_utils.experiments import s_and_i as si
 
 SETTINGS = si.SISettings(steps=2, step_size=0.3, accumulate="multiply", gradient="max_logit")
@@ -125,3 +131,46 @@ def test_ablation_shows_the_chapters_own_setting_on_every_knob(tiny_resnet):
     # eta = 0 leaves every iterate at the input: the product has GAIA-Z's non-zero set, as T = 1 does
     np.testing.assert_allclose(abl.scores[("eta", "0")]["id"], abl.scores[("T", "1")]["id"])
     assert {k: len(v) for k, v in abl.scores[("T", "2")].items()} == {"id": 6, **dict.fromkeys(bench.ood, 3)}
+
+
+# ------------------------------------------------------------------------------------ full preset, GAIA layout
+def _gaia_root(root: Path, rng: np.random.Generator) -> None:
+    """Tiny files in the GAIA / S&I authors' data_dir layout and their two CIFAR-100 checkpoints (random
+    weights): the checkpoints' file names name the architecture."""
+    base = root / "gaia_ood"
+    (base / "cifar-100-python").mkdir(parents=True)
+    (base / "cifar-100-python" / "test").write_bytes(pickle.dumps(
+        {b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8), b"fine_labels": [i % 3 for i in range(12)]}))
+    savemat(base / "test_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, 6), dtype=np.uint8),
+                                      "y": np.arange(1, 7, dtype=np.uint8)[:, None]})
+    for folder, side in (("LSUN/test", 32), ("Imagenet/test", 32), ("Places/a", 48), ("textures/images/banded", 40)):
+        (base / folder).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (side, side + 8, 3), dtype=np.uint8)).save(base / folder / f"{i}.png")
+    (base / "models").mkdir()
+    for arch, file in (("gaia_resnet34", "cifar100_resnet34.pth"), ("wrn40_2", "cifar100_wrn_40_2.pth")):
+        torch.save({"state_dict": models.build(arch, 100).state_dict()}, base / "models" / file)
+
+
+def test_full_runs_read_the_gaia_layout_with_the_authors_backbones(tmp_path):
+    _gaia_root(tmp_path, np.random.default_rng(0))
+    ckpts = ["gaia_ood/models/cifar100_resnet34.pth", "gaia_ood/models/cifar100_wrn_40_2.pth"]
+    runs = si.make_runs("full", device="cpu", seed=0, data_root=str(tmp_path), sizes=[32], archs=["small_resnet"],
+                        widths=[4], n_train=[10], n_id_val=4, n_id_test=8, n_ood_val=2, n_ood_test=4, epochs=1,
+                        checkpoints=ckpts, benchmarks=["gaia_cifar100"], model_seeds=[0], retrain=False)
+    assert list(runs) == ["gaia_cifar100/gaia_resnet34", "gaia_cifar100/wrn40_2"]
+    bench = runs["gaia_cifar100/wrn40_2"].bench
+    assert list(bench.ood) == ["svhn", "lsun", "tin", "places", "textures"]  # the paper's Table 1 columns
+    assert len(bench.id_val) == 4 and len(bench.id_test) == 6 and bench.num_classes == 100  # 12 = 6 val + 6 test
+    assert all(len(v["val"]) == 2 and len(v["test"]) == 3 for v in bench.ood.values())  # halves of 6, then capped
+    assert bench.ood["places"]["test"].x.shape[-2:] == (32, 32)  # a centre crop, not a resize (their CenterCrop)
+    places = data.image_folder(tmp_path / "gaia_ood" / "Places", size=32, crop_only=True)
+    raw = np.asarray(Image.open(tmp_path / "gaia_ood" / "Places" / "a" / "0.png"))
+    torch.testing.assert_close(places.x[0], torch.from_numpy(raw[8:40, 12:44].transpose(2, 0, 1).copy()).float() / 255)
+    # the split points of S&I: every BatchNorm output (ResNet34: 36 with the shortcut BNs; WRN-40-2: 37)
+    assert [len(ood.gaia_layers(r.model)) for r in runs.values()] == [36, 37]
+    with pytest.raises(ValueError, match="names no architecture"):
+        si.make_runs("full", device="cpu", seed=0, data_root=str(tmp_path), sizes=[32], archs=["small_resnet"],
+                     widths=[4], n_train=[10], n_id_val=4, n_id_test=8, n_ood_val=2, n_ood_test=4, epochs=1,
+                     checkpoints=["gaia_ood/models/best.pth"], benchmarks=["gaia_cifar100"], model_seeds=[0],
+                     retrain=False)

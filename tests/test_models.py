@@ -531,3 +531,31 @@ def test_captum_safe_real_architectures(name):
     if name == "resnet50":  # captum's MaxPool rule does not conserve; that is not a ReLU matter
         sm.net.maxpool = nn.Identity()
     assert _deeplift_delta(sm, x).abs().max() < 1e-4
+
+
+def test_gaia_backbones_have_the_authors_keys_and_blocks():
+    """The GAIA / S&I authors' CIFAR nets, key for key (networks/resnet.py, networks/wresnet.py)."""
+    import torch.nn.functional as F
+
+    from xai_utils.models import gaia_nets
+
+    wrn, r34 = models.build("wrn40_2", 100), models.build("gaia_resnet34", 100)
+    keys = set(wrn.state_dict())
+    assert {"conv1.weight", "block1.layer.0.convShortcut.weight", "block3.layer.5.conv2.weight", "bn1.running_var",
+            "fc.bias"} <= keys and "block1.layer.1.convShortcut.weight" not in keys
+    assert sum(k.endswith("convShortcut.weight") for k in keys) == 3
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in wrn.modules()) == 37
+    keys = set(r34.state_dict())
+    assert {"layer2.0.shortcut.0.weight", "layer2.0.shortcut.1.running_mean", "layer4.2.bn2.weight",
+            "linear.weight"} <= keys and "layer1.0.shortcut.0.weight" not in keys
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in r34.modules()) == 36
+    # a pre-activation block: x + conv2(relu(bn2(conv1(relu(bn1(x)))))), the 1x1 shortcut on the activated input
+    torch.manual_seed(0)
+    for cin, cout, stride in ((8, 8, 1), (8, 16, 2)):
+        b = gaia_nets.WideBlock(cin, cout, stride).eval()
+        x = torch.randn(2, cin, 8, 8)
+        act = F.relu(b.bn1(x))
+        ref = b.conv2(F.relu(b.bn2(b.conv1(act)))) + (x if cin == cout else b.convShortcut(act))
+        torch.testing.assert_close(b(x), ref)
+    with pytest.raises(ValueError, match="6n\\+4"):
+        gaia_nets.WideResNet(depth=30)

@@ -1,9 +1,11 @@
-"""Datasets: synthetic cells, the offline OOD benchmark, loaders for real image datasets, OpenOOD v1.5, chest X-rays.
+"""Datasets: synthetic cells, the offline OOD benchmark, loaders for real image datasets, OpenOOD v1.5, the GAIA / S&I
+authors' CIFAR benchmark, chest X-rays.
 
 All images are float32 tensors ``(N, C, H, W)`` in [0, 1]; labels are int64 ``(N,)`` (-1 = OOD).
 """
 
 from .cells import BACKGROUND_NAMES, CLASS_NAMES, Cells, make_backgrounds, make_cells
+from .gaia import GAIA_BENCHMARKS, GAIA_OOD_SETS, gaia_cifar_benchmark
 from .ood import (
     NORMALISATION,
     TEXTURE_IMAGES,
@@ -32,6 +34,8 @@ from .xray import XrayFiles, kermany_pneumonia, siim_pneumothorax
 
 __all__ = [
     "BACKGROUND_NAMES",
+    "GAIA_BENCHMARKS",
+    "GAIA_OOD_SETS",
     "CLASS_NAMES",
     "IMAGENET_CIFAR10_OVERLAP",
     "NORMALISATION",
@@ -45,6 +49,7 @@ __all__ = [
     "cifar_pickle",
     "digit_task",
     "digits",
+    "gaia_cifar_benchmark",
     "image_folder",
     "kermany_pneumonia",
     "imagenet_cifar10_overlap",

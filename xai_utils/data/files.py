@@ -23,8 +23,10 @@ from PIL import Image
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def read_image(path: Path, size: int | None) -> np.ndarray:
-    """(H, W, 3) uint8; with ``size``: shorter side resized to ``size`` (bilinear, antialiased), centre crop.
+def read_image(path: Path, size: int | None, *, crop_only: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8; with ``size``: shorter side resized to ``size`` (bilinear, antialiased), centre crop;
+    with ``crop_only`` the centre ``size`` x ``size`` crop of the unresized image (zeros outside a smaller one;
+    torchvision's ``CenterCrop`` alone).
 
     A file PIL cannot decode (truncated, not an image) raises ``ValueError`` naming ``path``.
     """
@@ -33,8 +35,8 @@ def read_image(path: Path, size: int | None) -> np.ndarray:
             im = im.convert("RGB")
             if size is not None and im.size != (size, size):
                 w, h = im.size
-                scale = size / min(w, h)
-                w2, h2 = max(size, round(w * scale)), max(size, round(h * scale))
+                scale = 1.0 if crop_only else size / min(w, h)
+                w2, h2 = (w, h) if crop_only else (max(size, round(w * scale)), max(size, round(h * scale)))
                 if (w2, h2) != (w, h):
                     im = im.resize((w2, h2), Image.BILINEAR)
                 left, top = round((w2 - size) / 2), round((h2 - size) / 2)

@@ -34,7 +34,8 @@ Stats = tuple[float, float, float]
 NORMALISATION: dict[str, tuple[Stats, Stats]] = {
     "cells": ((0.29, 0.29, 0.285), (0.245, 0.245, 0.235)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # as OpenOOD
-    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),  # as OpenOOD
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),  # as OpenOOD and the GAIA / S&I code
+    "cifar10_gaia": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),  # the GAIA / S&I code's CIFAR-10
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "cifar10_akamaster": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "mnist": ((0.1307, 0.1307, 0.1307), (0.3081, 0.3081, 0.3081)),  # grey replicated to RGB

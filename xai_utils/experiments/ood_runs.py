@@ -15,6 +15,8 @@ from torch import nn
 from .. import config, data, models
 from ..data import Benchmark, Split
 
+#: The GAIA / S&I authors' checkpoint files: a part of the file name -> architecture (``full`` preset).
+GAIA_ARCHS = {"wrn": "wrn40_2", "resnet34": "gaia_resnet34"}
 #: OpenOOD v1.5 benchmark -> (architecture, checkpoint folder under ``results/``), for the ``full`` preset.
 OPENOOD_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "cifar10": ("openood_resnet18_32x32", "cifar10_resnet18_32x32_base_e100_lr0.1_default"),
@@ -22,6 +24,10 @@ OPENOOD_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "imagenet200": ("resnet18", "imagenet200_resnet18_224x224_base_e90_lr0.1_default"),
     "imagenet": ("resnet50", "imagenet_resnet50_tvsv1"),
 }
+
+
+#: The benchmarks of the ``full`` preset: OpenOOD v1.5's and the GAIA / S&I authors' CIFAR ones.
+FULL_BENCHMARKS = (*OPENOOD_CHECKPOINTS, *data.GAIA_BENCHMARKS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,11 +142,40 @@ def _real_runs(
     }
 
 
+def gaia_arch(path: Path) -> str:
+    """The architecture of one of the GAIA / S&I authors' checkpoints, from its file name (:data:`GAIA_ARCHS`)."""
+    found = [arch for part, arch in GAIA_ARCHS.items() if part in path.name.lower()]
+    if len(found) != 1:
+        raise ValueError(f"checkpoint {path} names no architecture (or several): its file name must contain one "
+                         f"of {list(GAIA_ARCHS)}, e.g. cifar100_wrn_40_2.pth or cifar100_resnet34.pth")
+    return found[0]
+
+
+def _gaia_runs(name: str, root: Path, checkpoints: Sequence[str], sizes_kw: dict, device: torch.device) -> dict[str, Run]:
+    """One run per checkpoint of the authors' (``checkpoints``: paths, relative to the data root unless absolute)
+    on their CIFAR benchmark ``name``; every checkpoint is loaded before the data."""
+    which, norm = data.GAIA_BENCHMARKS[name]
+    mean, std = data.NORMALISATION[norm]
+    loaded = {}
+    for entry in checkpoints:
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else root / path
+        arch = gaia_arch(path)
+        if f"{name}/{arch}" in loaded:
+            raise ValueError(f"checkpoints {list(checkpoints)} name two {arch} nets for {name}")
+        loaded[f"{name}/{arch}"] = (arch, path, models.real_classifier(arch, path, num_classes=which, mean=mean,
+                                                                        std=std))
+    bench = subsample(data.gaia_cifar_benchmark(root, name, seed=sizes_kw["seed"]), **sizes_kw)
+    return {run: Run(run, name, bench, m.to(device).eval(), arch, note=str(path))
+            for run, (arch, path, m) in loaded.items()}
+
+
 def _full_runs(
     *,
     data_root: str,
     benchmarks: Sequence[str],
     seeds: Sequence[int],
+    checkpoints: Sequence[str],
     n_id_val: int,
     n_id_test: int,
     n_ood_val: int,
@@ -149,16 +184,13 @@ def _full_runs(
     device: torch.device,
 ) -> dict[str, Run]:
     root = config.data_root(data_root)
+    sizes_kw = dict(n_id_val=n_id_val, n_id_test=n_id_test, n_ood_val=n_ood_val, n_ood_test=n_ood_test, seed=seed)
     runs = {}
     for name in benchmarks:
-        bench = subsample(
-            data.openood_benchmark(root, name, seed=seed),
-            n_id_val=n_id_val,
-            n_id_test=n_id_test,
-            n_ood_val=n_ood_val,
-            n_ood_test=n_ood_test,
-            seed=seed,
-        )
+        if name in data.GAIA_BENCHMARKS:
+            runs |= _gaia_runs(name, root, checkpoints, sizes_kw, device)
+            continue
+        bench = subsample(data.openood_benchmark(root, name, seed=seed), **sizes_kw)
         arch, folder = OPENOOD_CHECKPOINTS[name]
         for s in seeds:
             ckpt = root / "results" / folder / f"s{s}" / "best.ckpt"
@@ -190,7 +222,8 @@ def make_runs(
 ) -> dict[str, Run]:
     """The runs of a preset: ``offline``/``smoke`` (cell benchmarks of the given ``sizes``, classifiers
     ``archs``: shipped weights, or with ``retrain`` trained here and cached), ``real`` (CIFAR-10 JPEGs +
-    the ResNet ``checkpoints``), ``full`` (OpenOOD v1.5 layout + OpenOOD checkpoints of ``model_seeds``).
+    the ResNet ``checkpoints``), ``full`` (OpenOOD v1.5 layout + OpenOOD checkpoints of ``model_seeds``; for the
+    GAIA / S&I authors' benchmarks ``gaia_cifar10`` / ``gaia_cifar100``, one run per file of ``checkpoints``).
     Every evaluation split holds at most the given numbers of images.  The keywords are the notebook's
     parameters of the same names (their one default is its parameters cell); a preset ignores those of
     the others.  Returns run name -> :class:`Run`."""
@@ -217,9 +250,8 @@ def make_runs(
     if preset == "real":
         return _real_runs(data_root=data_root, checkpoints=checkpoints, device=device, **sizes_kw)
     if preset == "full":
-        return _full_runs(
-            data_root=data_root, benchmarks=benchmarks, seeds=model_seeds, device=device, **sizes_kw
-        )
+        return _full_runs(data_root=data_root, benchmarks=benchmarks, seeds=model_seeds, checkpoints=checkpoints,
+                          device=device, **sizes_kw)
     raise ValueError(f"unknown preset {preset!r}; known: 'offline', 'smoke', 'real', 'full'")
 
 

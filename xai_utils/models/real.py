@@ -135,7 +135,7 @@ class CifarResNet(Classifier):
 
 
 class OpenOODResNet18(Classifier):
-    """OpenOOD's ResNet18_32x32: 3x3 stem (no max-pool), 4 stages (64..512) of 2 blocks, GAP, ``fc``."""
+    """OpenOOD's ResNet18_32x32: 3x3 stem (no max-pool), 4 stages (64..512) of ``blocks`` (2 each), GAP, ``fc``."""
 
     def __init__(
         self,
@@ -143,16 +143,17 @@ class OpenOODResNet18(Classifier):
         *,
         mean: Sequence[float] = NORMALISATION["cifar10"][0],
         std: Sequence[float] = NORMALISATION["cifar10"][1],
+        blocks: Sequence[int] = (2, 2, 2, 2),
     ):
         super().__init__()
         self.normalize = Normalize(mean, std, persistent=False)
         self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
-        self.layer1 = _stage(64, 64, 2, 1, "B")
-        self.layer2 = _stage(64, 128, 2, 2, "B")
-        self.layer3 = _stage(128, 256, 2, 2, "B")
-        self.layer4 = _stage(256, 512, 2, 2, "B")
+        self.layer1 = _stage(64, 64, blocks[0], 1, "B")
+        self.layer2 = _stage(64, 128, blocks[1], 2, "B")
+        self.layer3 = _stage(128, 256, blocks[2], 2, "B")
+        self.layer4 = _stage(256, 512, blocks[3], 2, "B")
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, num_classes)
 

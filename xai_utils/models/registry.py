@@ -1,7 +1,8 @@
 """The one registry of architectures by name, and :func:`build`.
 
 ``small_*``: small nets for the offline data (:mod:`.small`).  Every other entry is the architecture of a
-paper's pretrained net (:mod:`.real`): He et al.'s CIFAR ResNets, OpenOOD's ResNet18_32x32 and
+paper's pretrained net (:mod:`.real`, :mod:`.gaia_nets`): He et al.'s CIFAR ResNets, OpenOOD's ResNet18_32x32,
+the GAIA / S&I authors' CIFAR ResNet34 and WideResNet-40-2, and
 torchvision classifiers (built with ``weights=None``; checkpoints load through :func:`.real.load_checkpoint`).
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 import torchvision
 
-from . import real, small
+from . import gaia_nets, real, small
 
 _tv = torchvision.models
 #: name -> builder ``(num_classes=..., **kwargs) -> Classifier``.
@@ -27,6 +28,8 @@ ARCHITECTURES: dict[str, Callable[..., small.Classifier]] = {
     "cifar_resnet56": functools.partial(real.cifar_resnet, 56),
     "cifar_resnet110": functools.partial(real.cifar_resnet, 110),
     "openood_resnet18_32x32": real.openood_resnet18_32x32,
+    "gaia_resnet34": gaia_nets.gaia_resnet34,
+    "wrn40_2": gaia_nets.wrn40_2,
     "resnet18": functools.partial(real.torchvision_classifier, _tv.resnet18, real.TorchvisionResNet),
     "resnet34": functools.partial(real.torchvision_classifier, _tv.resnet34, real.TorchvisionResNet),
     "resnet50": functools.partial(real.torchvision_classifier, _tv.resnet50, real.TorchvisionResNet),
