@@ -44,3 +44,12 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert config.data_root(tmp_path / "arg") == (tmp_path / "arg").resolve()
     monkeypatch.delenv(config.DATA_ROOT_ENV)
     assert config.data_root().name == "data" and config.data_root().parent.name == "shared"
+
+
+def test_data_path_is_absolute_or_under_the_data_root(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.DATA_ROOT_ENV, str(tmp_path / "env"))
+    assert config.data_path("w/a.pth") == (tmp_path / "env").resolve() / "w" / "a.pth"
+    assert config.data_path("w/a.pth", tmp_path / "arg") == (tmp_path / "arg").resolve() / "w" / "a.pth"
+    assert config.data_path(tmp_path / "abs.pth", tmp_path / "arg") == tmp_path / "abs.pth"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.data_path("~/b.pth") == tmp_path / "home" / "b.pth"

@@ -62,6 +62,13 @@ def data_root(path: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
+def data_path(entry: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """A file named by a preset parameter (a checkpoint, a weight file): ``entry`` itself when absolute
+    (``~`` expanded), else ``entry`` under :func:`data_root` (of ``root``)."""
+    path = Path(entry).expanduser()
+    return path if path.is_absolute() else data_root(root) / path
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> cuda if available, else cpu; any other value is checked and returned as a device."""
     if isinstance(device, torch.device):

@@ -158,8 +158,7 @@ def _gaia_runs(name: str, root: Path, checkpoints: Sequence[str], sizes_kw: dict
     mean, std = data.NORMALISATION[norm]
     loaded = {}
     for entry in checkpoints:
-        path = Path(entry).expanduser()
-        path = path if path.is_absolute() else root / path
+        path = config.data_path(entry, root)
         arch = gaia_arch(path)
         if f"{name}/{arch}" in loaded:
             raise ValueError(f"checkpoints {list(checkpoints)} name two {arch} nets for {name}")

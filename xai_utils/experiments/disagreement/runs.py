@@ -179,8 +179,7 @@ def xray_checkpoints(checkpoints: Sequence[str], root: str | os.PathLike) -> dic
     twice, or a pair without a checkpoint."""
     found: dict[tuple[str, str], Path] = {}
     for entry in checkpoints:
-        path = Path(entry).expanduser()
-        path = path if path.is_absolute() else Path(root) / path
+        path = config.data_path(entry, root)
         name = path.name.lower()
         keys = [(t, box) for t in XRAY_TASKS for box, (arch, _) in XRAY_BOXES.items() if t in name and arch in name]
         if len(keys) != 1:

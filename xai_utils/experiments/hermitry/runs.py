@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -123,8 +122,7 @@ def _full_runs(*, data_root: str, archs: Sequence[str], checkpoints: Sequence[st
     mean = data.NORMALISATION["imagenet"][0]
     loaded = {}
     for arch, ckpt in zip(archs, checkpoints, strict=True):  # every model before the data: fail early
-        path = Path(ckpt) if Path(ckpt).is_absolute() else root / ckpt
-        loaded[arch] = models.real_classifier(arch, path, num_classes=1000).to(device).eval()
+        loaded[arch] = models.real_classifier(arch, config.data_path(ckpt, root), num_classes=1000).to(device).eval()
     train_root = root / "imagenet" / "train"
     wnids = sorted(p.name for p in train_root.iterdir() if p.is_dir() and not p.name.startswith(".")) if (
         train_root.is_dir()) else []

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -121,8 +120,7 @@ def pretrained_state(arch: str, arch_kwargs: Mapping[str, Any], path: str, seed:
     shape fit, fresh seeded weights elsewhere (the new head).  A relative ``path`` is relative to
     :func:`xai_utils.config.data_root`."""
     source = models.build(arch, **{**arch_kwargs, "num_classes": 1000})
-    full = Path(path).expanduser()
-    models.load_checkpoint(source, full if full.is_absolute() else config.data_root() / full)
+    models.load_checkpoint(source, config.data_path(path))
     config.seed_everything(seed)
     state = models.build(arch, **arch_kwargs).state_dict()
     loaded = source.state_dict()
