@@ -213,6 +213,8 @@ def test_topk_agreements_of_all_pairs_count_the_shared_top_pixels():
             assert sa[i] == sum(fx[j] * fy[j] > 0 for j in top) / 14
     with pytest.raises(ValueError, match="shape"):
         metrics.topk_agreements({"x": A, "y": B[:, :10]}, 0.1)
+    with pytest.raises(ValueError, match="shape"):  # as many pixels, another layout
+        metrics.topk_agreements({"x": A, "y": B.reshape(len(B), 16, 9)}, 0.1)
     with pytest.raises(ValueError, match="y contains NaN"):
         metrics.topk_agreements({"x": A, "y": np.full_like(B, np.nan)}, 0.1)
 

@@ -123,13 +123,14 @@ def topk_agreements(maps: Mapping[str, ArrayLike], k: int | float = 0.05) -> dic
     maps : name -> (N, ...) map, all of one shape; k as in :func:`topk_feature_agreement`.  Returns
     (a, b) -> (FA, SA), each (N,) in [0, 1], for the pairs in ``itertools.combinations`` order.
     """
-    arrays = {name: _maps(m, name).reshape(len(m), -1) for name, m in maps.items()}
-    shapes = {a.shape for a in arrays.values()}
+    checked = {name: _maps(m, name) for name, m in maps.items()}
+    shapes = {a.shape for a in checked.values()}
     if len(shapes) > 1:
         raise ValueError(f"maps differ in shape: {sorted(shapes)}")
-    if not arrays:
+    if not checked:
         return {}
-    kk = _k(k, next(iter(shapes))[1])
+    arrays = {name: a.reshape(len(a), -1) for name, a in checked.items()}
+    kk = _k(k, next(iter(arrays.values())).shape[1])
     top = {name: _topk_mask(a, kk) for name, a in arrays.items()}
     out = {}
     for a, b in combinations(arrays, 2):
