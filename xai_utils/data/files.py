@@ -35,11 +35,12 @@ def read_image(path: Path, size: int | None, *, crop_only: bool = False) -> np.n
             im = im.convert("RGB")
             if size is not None and im.size != (size, size):
                 w, h = im.size
-                scale = 1.0 if crop_only else size / min(w, h)
-                w2, h2 = (w, h) if crop_only else (max(size, round(w * scale)), max(size, round(h * scale)))
-                if (w2, h2) != (w, h):
-                    im = im.resize((w2, h2), Image.BILINEAR)
-                left, top = round((w2 - size) / 2), round((h2 - size) / 2)
+                if not crop_only:
+                    scale = size / min(w, h)
+                    w, h = max(size, round(w * scale)), max(size, round(h * scale))
+                    if (w, h) != im.size:
+                        im = im.resize((w, h), Image.BILINEAR)
+                left, top = round((w - size) / 2), round((h - size) / 2)
                 im = im.crop((left, top, left + size, top + size))
             return np.asarray(im)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:

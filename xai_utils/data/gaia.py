@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from .. import config
-from .ood import NORMALISATION, Benchmark, Split, stratified_split
-from .real import cifar_pickle, image_folder, ood_halves, svhn_mat
+from .ood import NORMALISATION, Benchmark
+from .real import cifar_pickle, id_ood_benchmark, image_folder, svhn_mat
 
 GAIA_DIR = "gaia_ood"
 #: Our set name -> (folder or file under :data:`GAIA_DIR`, OpenOOD-style group).  The names are the paper's
@@ -46,25 +44,12 @@ def gaia_cifar_benchmark(root: str | os.PathLike | None, name: str = "gaia_cifar
     if not base.is_dir():
         raise FileNotFoundError(f"GAIA benchmark folder {base} does not exist; see data/README.md for the layout")
     cifar = cifar_pickle(base, which=which)
-    val_idx, test_idx = stratified_split(cifar.y, min(n_val, len(cifar) // 2), seed=config.sub_seed(seed, f"{name}_val"))
     sets = {}
     for key, (path, _) in GAIA_OOD_SETS.items():
         if key == "svhn":
             sets[key] = svhn_mat(base / path)
         else:
             sets[key] = image_folder(base / path, size=SIZE, crop_only=True, max_images=max_per_set, name=key)
-    mean, std = NORMALISATION[norm]
-    return Benchmark(
-        name=name,
-        id_train=Split(torch.zeros(0, 3, SIZE, SIZE), torch.zeros(0, dtype=torch.int64), f"cifar{which}_train",
-                       cifar.classes),
-        id_val=Split(cifar.x[val_idx], cifar.y[val_idx], f"cifar{which}_val", cifar.classes),
-        id_test=Split(cifar.x[test_idx], cifar.y[test_idx], f"cifar{which}_test", cifar.classes),
-        ood={k: ood_halves(v, k, config.sub_seed(seed, f"{name}_{k}"), max_per_set) for k, v in sets.items()},
-        groups={k: group for k, (_, group) in GAIA_OOD_SETS.items()},
-        num_classes=which,
-        mean=mean,
-        std=std,
-        image_size=SIZE,
-        class_names=cifar.classes,
-    )
+    return id_ood_benchmark(name, f"cifar{which}", cifar, sets, {k: group for k, (_, group) in GAIA_OOD_SETS.items()},
+                            stats=NORMALISATION[norm], num_classes=which, size=SIZE, n_val=n_val,
+                            max_per_set=max_per_set, seed=seed)

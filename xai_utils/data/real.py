@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,7 @@ def _require(path: PathLike, what: str = "path") -> Path:
     return path
 
 
-def _load_images(paths: Sequence[Path], size: int | None, *, crop_only: bool = False) -> torch.Tensor:
+def load_images(paths: Sequence[Path], size: int | None, *, crop_only: bool = False) -> torch.Tensor:
     """(N, 3, H, W) float32 in [0, 1] from image files (``crop_only``: see :func:`~.files.read_image`)."""
     for p in paths:
         if not p.is_file():
@@ -147,7 +147,7 @@ def openood_imglist(
         paths.append(root / parts[0])
         labels.append(int(parts[1]))
     paths, labels = paths[:max_images], labels[:max_images]
-    x = _load_images(paths, size)
+    x = load_images(paths, size)
     return Split(x, torch.tensor(labels, dtype=torch.int64), name or list_file.stem)
 
 
@@ -179,7 +179,7 @@ def image_folder(
     items = [(k, j, f) for k, fs in enumerate(files) for j, f in enumerate(fs)]
     if max_images is not None:
         items = sorted(sorted(items, key=lambda t: (t[1], t[0]))[:max_images])  # round-robin, back in order
-    x = _load_images([f for _, _, f in items], size, crop_only=crop_only)
+    x = load_images([f for _, _, f in items], size, crop_only=crop_only)
     y = torch.tensor([k for k, _, _ in items], dtype=torch.int64)
     return Split(x, y, name or root.name, tuple(classes))
 
@@ -268,7 +268,7 @@ def class_images(folder: PathLike, *, size: int | None = None, max_images: int |
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise ValueError(f"no images in the class folder {folder}")
-    return _load_images(files[:max_images], _check_size(size))
+    return load_images(files[:max_images], _check_size(size))
 
 
 _WNID_FILE = re.compile(r"(n\d{8})_(.+)")
@@ -299,7 +299,7 @@ def wnid_folder(
     index = {w: k for k, w in enumerate(wnids)}
     drop = {index.get(e, -1) if isinstance(e, str) else int(e) for e in exclude}
     keep = [(index[w], p) for w, _, p in files if index[w] not in drop][:max_images]
-    x = _load_images([p for _, p in keep], size)
+    x = load_images([p for _, p in keep], size)
     y = torch.tensor([k for k, _ in keep], dtype=torch.int64)
     return Split(x, y, name or root.name, tuple(names[w] for w in wnids)), wnids
 
@@ -310,6 +310,40 @@ def ood_halves(split: Split, name: str, seed: int, max_n: int | None) -> dict[st
     half = len(order) // 2
     ood = Split(split.x, torch.full((len(split),), -1, dtype=torch.int64), name)
     return {"val": ood.subset(np.sort(order[:half])), "test": ood.subset(np.sort(order[half:]))}
+
+
+def id_ood_benchmark(
+    name: str,
+    stem: str,
+    ids: Split,
+    sets: Mapping[str, Split],
+    groups: Mapping[str, str],
+    *,
+    stats: tuple,
+    num_classes: int,
+    size: int,
+    n_val: int,
+    max_per_set: int | None,
+    seed: int,
+) -> Benchmark:
+    """A benchmark of test images only: the ID set ``ids`` split into val (``n_val``, stratified, at most half)
+    and test (the rest), named ``<stem>_val`` / ``<stem>_test`` (``id_train`` empty); every OOD set of ``sets``
+    (at most ``max_per_set`` images, seeded) cut into val / test halves; ``stats`` = (mean, std)."""
+    val_idx, test_idx = stratified_split(ids.y, min(n_val, len(ids) // 2), seed=config.sub_seed(seed, f"{stem}_val"))
+    empty = Split(torch.zeros(0, 3, size, size), torch.zeros(0, dtype=torch.int64), f"{stem}_train", ids.classes)
+    return Benchmark(
+        name=name,
+        id_train=empty,
+        id_val=Split(ids.x[val_idx], ids.y[val_idx], f"{stem}_val", ids.classes),
+        id_test=Split(ids.x[test_idx], ids.y[test_idx], f"{stem}_test", ids.classes),
+        ood={k: ood_halves(v, k, config.sub_seed(seed, k), max_per_set) for k, v in sets.items()},
+        groups=dict(groups),
+        num_classes=num_classes,
+        mean=stats[0],
+        std=stats[1],
+        image_size=size,
+        class_names=ids.classes,
+    )
 
 
 def cifar10_ood_benchmark(
@@ -337,9 +371,6 @@ def cifar10_ood_benchmark(
         name="cifar10_test",
         classes=CIFAR10_CLASSES,
     )
-    val_idx, test_idx = stratified_split(
-        cifar.y, min(n_val, len(cifar) // 2), seed=config.sub_seed(seed, "cifar10_val")
-    )
     inet, wnids = wnid_folder(root / "imagenet_samples_1000classes", size=size)
     if len(wnids) != 1000:
         raise ValueError(
@@ -349,20 +380,7 @@ def cifar10_ood_benchmark(
     mnist = mnist_idx(root / "mnist_test", size=size)
     dtd = image_folder(root / "dtd_textures_10classes", size=size)
     sets = {"imagenet_samples": inet, "mnist": mnist, "textures": dtd}
-    mean, std = NORMALISATION["cifar10_akamaster"]
-    empty = Split(
-        torch.zeros(0, 3, size, size), torch.zeros(0, dtype=torch.int64), "cifar10_train", cifar.classes
-    )
-    return Benchmark(
-        name="cifar10_real",
-        id_train=empty,
-        id_val=Split(cifar.x[val_idx], cifar.y[val_idx], "cifar10_val", cifar.classes),
-        id_test=Split(cifar.x[test_idx], cifar.y[test_idx], "cifar10_test", cifar.classes),
-        ood={k: ood_halves(v, k, config.sub_seed(seed, k), max_per_set) for k, v in sets.items()},
-        groups={"imagenet_samples": "near", "mnist": "far", "textures": "far"},
-        num_classes=10,
-        mean=mean,
-        std=std,
-        image_size=size,
-        class_names=cifar.classes,
-    )
+    return id_ood_benchmark("cifar10_real", "cifar10", cifar, sets,
+                            {"imagenet_samples": "near", "mnist": "far", "textures": "far"},
+                            stats=NORMALISATION["cifar10_akamaster"], num_classes=10, size=size, n_val=n_val,
+                            max_per_set=max_per_set, seed=seed)

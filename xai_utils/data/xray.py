@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .files import class_folders, read_image
+from .files import class_folders
 from .ood import Split
+from .real import load_images
 
 SIIM_DIR = "siim-acr-pneumothorax"
 KERMANY_DIR = "chest_xray"
@@ -54,16 +55,15 @@ class XrayFiles:
 
     def load(self, size: int) -> Split:
         """Images at ``size`` x ``size`` (shorter side resized, centre crop; grey becomes three equal channels)."""
-        x = np.stack([read_image(p, size) for p in self.images]).transpose(0, 3, 1, 2)
-        return Split(torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0),
-                     torch.tensor(self.labels, dtype=torch.int64), self.name, self.classes)
+        return Split(load_images(self.images, size), torch.tensor(self.labels, dtype=torch.int64), self.name,
+                     self.classes)
 
     def load_masks(self, size: int) -> torch.Tensor:
         """Masks resized as :meth:`load` resizes the images, (N, size, size) bool (above half); ValueError on a
         dataset without masks."""
         if self.masks is None:
             raise ValueError(f"{self.name} has no masks")
-        return torch.from_numpy(np.stack([read_image(p, size)[..., 0] > 127 for p in self.masks]))
+        return load_images(self.masks, size)[:, 0] > 0.5  # uint8 above 127
 
 
 def _split(split: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..data.ood import NORMALISATION
-from .real import OpenOODResNet18
+from .real import OpenOODResNet18, or_default
 from .small import Classifier, Normalize
 
 
@@ -102,11 +102,11 @@ def gaia_resnet34(num_classes: int = 100, *, mean: Sequence[float] | None = None
                   std: Sequence[float] | None = None) -> GaiaResNet34:
     """The authors' CIFAR ResNet34; mean/std default to their CIFAR-100 constants."""
     m, s = NORMALISATION["cifar100"]
-    return GaiaResNet34(num_classes, mean=m if mean is None else mean, std=s if std is None else std)
+    return GaiaResNet34(num_classes, mean=or_default(mean, m), std=or_default(std, s))
 
 
 def wrn40_2(num_classes: int = 100, *, mean: Sequence[float] | None = None,
             std: Sequence[float] | None = None) -> WideResNet:
     """The authors' WideResNet-40-2; mean/std default to their CIFAR-100 constants."""
     m, s = NORMALISATION["cifar100"]
-    return WideResNet(40, 2, num_classes, mean=m if mean is None else mean, std=s if std is None else std)
+    return WideResNet(40, 2, num_classes, mean=or_default(mean, m), std=or_default(std, s))

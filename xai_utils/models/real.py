@@ -35,7 +35,8 @@ from .checkpoints import read_state_dict, resolve_cifar_checkpoint  # noqa: F401
 from .small import Classifier, Normalize
 
 
-def _or(value: Sequence[float] | None, default: Sequence[float]) -> Sequence[float]:
+def or_default(value: Sequence[float] | None, default: Sequence[float]) -> Sequence[float]:
+    """``value``, or ``default`` when it is None (a builder's mean / std)."""
     return default if value is None else value
 
 
@@ -184,7 +185,7 @@ def cifar_resnet(
     mean/std default to the ImageNet constants that those checkpoints were trained with.
     """
     imagenet_mean, imagenet_std = NORMALISATION["imagenet"]
-    return CifarResNet(depth, num_classes, mean=_or(mean, imagenet_mean), std=_or(std, imagenet_std))
+    return CifarResNet(depth, num_classes, mean=or_default(mean, imagenet_mean), std=or_default(std, imagenet_std))
 
 
 def openood_resnet18_32x32(
@@ -196,7 +197,7 @@ def openood_resnet18_32x32(
     CIFAR-100 checkpoints).
     """
     return OpenOODResNet18(
-        num_classes, mean=_or(mean, NORMALISATION["cifar10"][0]), std=_or(std, NORMALISATION["cifar10"][1])
+        num_classes, mean=or_default(mean, NORMALISATION["cifar10"][0]), std=or_default(std, NORMALISATION["cifar10"][1])
     )
 
 
@@ -295,7 +296,7 @@ def torchvision_classifier(
 ) -> TorchvisionClassifier:
     """``wrapper(make(weights=None, num_classes=...))``; mean/std default to the ImageNet constants."""
     net = make(weights=None, num_classes=num_classes, **kwargs)
-    return wrapper(net, _or(mean, NORMALISATION["imagenet"][0]), _or(std, NORMALISATION["imagenet"][1]))
+    return wrapper(net, or_default(mean, NORMALISATION["imagenet"][0]), or_default(std, NORMALISATION["imagenet"][1]))
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
