@@ -51,9 +51,9 @@ def test_tables_have_the_papers_shape(tiny_resnet, tiny_images):
     fpr, auc = table[("AVG", "FPR95")], table[("AVG", "AUROC")]
     assert fpr.between(0, 100).all() and auc.between(0, 100).all()
     np.testing.assert_allclose(auc, table.xs("AUROC", axis=1, level=1)[["bright", "noisy"]].mean(1), atol=0.01)
-    paper = si.paper_table("table1", "resnet34")
+    paper = si.paper_table("resnet34")
     assert paper.loc["S&I", ("AVG", "FPR95")] == 29.05 and paper.loc["GAIA", ("Textures", "AUROC")] == 97.09
-    assert si.paper_table("table2", "bit").loc["S&I", ("AVG", "AUROC")] == 91.84
+    assert si.paper_table("bit").loc["S&I", ("AVG", "AUROC")] == 91.84
     avg = si.average_table({"tiny": rs}, {"tiny": "wrn40"})
     assert list(avg.index.get_level_values("method")) == ["MSP", "GAIA-Z", "S&I"]
     assert avg.loc[("tiny", "S&I"), "paper FPR95"] == 38.61
@@ -85,14 +85,19 @@ def test_alike_verdicts_read_the_intervals():
 
 def test_claims_on_a_tiny_run_can_go_either_way(tiny_resnet, tiny_images):
     rs = _run_scores(tiny_resnet, tiny_images)
-    like = si.claim_si_like_gaia({"tiny": rs}, n_boot=50, seed=0)
+    bb = {"tiny": "resnet34"}
+    like = si.claim_si_like_gaia({"tiny": rs}, bb, n_boot=50, seed=0)
     assert like["verdict"] in report.VERDICTS and "tiny:" in like["ours"]
     d, lo, hi = si.difference({s: rs.values("s_and_i", s) for s in ("id", "bright", "noisy")},
                               {s: rs.values("s_and_i", s) for s in ("id", "bright", "noisy")}, n_boot=50, seed=0)
     assert d == lo == hi == 0.0  # a score against itself: paired replicates cancel
-    beats = si.claim_beats_baselines({"tiny": rs}, baselines=["msp"], n_boot=50, seed=0)
-    assert beats["verdict"] in report.VERDICTS and "vs MSP" in beats["ours"]
-    assert si.claim_beats_baselines({"tiny": rs}, baselines=["energy"], n_boot=50, seed=0)["verdict"] == "not testable here"
+    beats = si.claim_beats_baselines({"tiny": rs}, bb, baselines=["msp"], n_boot=50, seed=0)
+    assert beats["verdict"] in report.VERDICTS and "S&I vs MSP" in beats["ours"]
+    assert si.claim_beats_baselines({"tiny": rs}, bb, baselines=["energy"], n_boot=50, seed=0)["verdict"] == "not testable here"
+    # without a run on a Table 2 backbone the large-label-space claim cannot be decided; with one it reads the
+    # A variants there
+    assert si.claim_large_label_space({"tiny": rs}, bb, n_boot=50, seed=0)["verdict"] == "not testable here"
+    assert si.claim_si_like_gaia({"tiny": rs}, {"tiny": "bit"}, n_boot=50, seed=0)["verdict"] == "not testable here"
 
 
 def test_spread_layers_keeps_the_ends():
@@ -164,13 +169,56 @@ def test_full_runs_read_the_gaia_layout_with_the_authors_backbones(tmp_path):
     assert len(bench.id_val) == 4 and len(bench.id_test) == 6 and bench.num_classes == 100  # 12 = 6 val + 6 test
     assert all(len(v["val"]) == 2 and len(v["test"]) == 3 for v in bench.ood.values())  # halves of 6, then capped
     assert bench.ood["places"]["test"].x.shape[-2:] == (32, 32)  # a centre crop, not a resize (their CenterCrop)
-    places = data.image_folder(tmp_path / "gaia_ood" / "Places", size=32, crop_only=True)
+    places = data.image_folder(tmp_path / "gaia_ood" / "Places", size=32, fit="crop")
     raw = np.asarray(Image.open(tmp_path / "gaia_ood" / "Places" / "a" / "0.png"))
     torch.testing.assert_close(places.x[0], torch.from_numpy(raw[8:40, 12:44].transpose(2, 0, 1).copy()).float() / 255)
-    # the split points of S&I: every BatchNorm output (ResNet34: 36 with the shortcut BNs; WRN-40-2: 37)
-    assert [len(ood.gaia_layers(r.model)) for r in runs.values()] == [36, 37]
+    # the authors' split points: ResNet34's 36 BNs with the shortcut BNs; WRN-40-2's 37 BNs and its pooled feature
+    # (cal_method_cifar100_wrn.py: 38); GAIA-A's inner layers (hook.py): ResNet34's layer3 + layer4 BNs, WRN's BNs
+    assert [len(ood.gaia_layers(r.model)) for r in runs.values()] == [36, 38]
+    assert [len(ood.gaia_a_layers(r.model)) for r in runs.values()] == [13 + 7, 37]
     with pytest.raises(ValueError, match="names no architecture"):
         si.make_runs("full", device="cpu", seed=0, data_root=str(tmp_path), sizes=[32], archs=["small_resnet"],
                      widths=[4], n_train=[10], n_id_val=4, n_id_test=8, n_ood_val=2, n_ood_test=4, epochs=1,
                      checkpoints=["gaia_ood/models/best.pth"], benchmarks=["gaia_cifar100"], model_seeds=[0],
                      retrain=False)
+
+
+def test_full_runs_read_the_gaia_imagenet_layout_with_bit(tmp_path):
+    """Table 2's setting: ImageNet-1k val (1000 class folders) and iNaturalist / SUN / Places / Textures, each image
+    stretched to 480 x 480, with a BiT-S-R101x1 checkpoint in the authors' layout; the CIFAR checkpoints beside it
+    go to the CIFAR benchmark only."""
+    rng = np.random.default_rng(0)
+    _gaia_root(tmp_path, rng)
+    base = tmp_path / "gaia_ood"
+    for k in range(1000):
+        (base / "imagenet" / "val" / f"n{k:08d}").mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)).save(base / "imagenet" / "val" / f"n{k:08d}" / "a.png")
+    for folder in ("iNaturalist/images", "SUN/images"):
+        (base / folder).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(base / folder / f"{i}.jpg")
+    state = models.build("bit_s_r101x1", 1000).state_dict()
+    theirs = {("head.conv." + k[5:] if k.startswith("head.") else k): v for k, v in state.items()}
+    theirs["head.conv.weight"] = theirs["head.conv.weight"][:, :, None, None]
+    torch.save({"model": {f"module.{k}": v for k, v in theirs.items()}}, base / "models" / "BiT-S-R101x1-flat-finetune.pth.tar")
+    ckpts = ["gaia_ood/models/cifar100_resnet34.pth", "gaia_ood/models/BiT-S-R101x1-flat-finetune.pth.tar"]
+    kw = dict(device="cpu", seed=0, data_root=str(tmp_path), sizes=[32], archs=["small_resnet"], widths=[4],
+              n_train=[10], n_id_val=3, n_id_test=4, n_ood_val=2, n_ood_test=2, epochs=1, model_seeds=[0], retrain=False)
+    runs = si.make_runs("full", checkpoints=ckpts, benchmarks=["gaia_cifar100", "gaia_imagenet"], **kw)
+    assert list(runs) == ["gaia_cifar100/gaia_resnet34", "gaia_imagenet/bit_s_r101x1"]
+    bench = runs["gaia_imagenet/bit_s_r101x1"].bench
+    assert list(bench.ood) == list(si.tables.PAPER_SETS["table2"]) and bench.num_classes == 1000
+    assert len(bench.id_val) == 3 and len(bench.id_test) == 4 and len(set(bench.id_test.y.tolist())) == 4
+    assert all(len(v["val"]) == 2 and len(v["test"]) == 2 for v in bench.ood.values())
+    assert bench.ood["sun"]["test"].x.shape[1:] == (3, 480, 480) and bench.mean == (0.5, 0.5, 0.5)
+    stretched = data.image_folder(base / "SUN", size=480, fit="stretch").x[0]
+    raw = Image.open(base / "SUN" / "images" / "0.jpg").convert("RGB").resize((480, 480), Image.BILINEAR)
+    torch.testing.assert_close(stretched, torch.from_numpy(np.asarray(raw).transpose(2, 0, 1).copy()).float() / 255)
+    with pytest.raises(ValueError, match="unknown fit 'squash'"):
+        data.image_folder(base / "SUN", size=8, fit="squash")
+    with pytest.raises(ValueError, match="hold no net for gaia_imagenet.*bit"):
+        si.make_runs("full", checkpoints=ckpts[:1], benchmarks=["gaia_imagenet"], **kw)
+    (base / "imagenet" / "val" / "n00000000" / "a.png").unlink()
+    (base / "imagenet" / "val" / "n00000000").rmdir()
+    with pytest.raises(ValueError, match="999 class folders"):
+        data.gaia_imagenet_benchmark(tmp_path, max_id=4)

@@ -559,3 +559,46 @@ def test_gaia_backbones_have_the_authors_keys_and_blocks():
         torch.testing.assert_close(b(x), ref)
     with pytest.raises(ValueError, match="6n\\+4"):
         gaia_nets.WideResNet(depth=30)
+
+
+def _bit_keys(blocks) -> set[str]:
+    """The state-dict keys of the authors' ResNetV2 (networks/resnetv2.py), written out from its layout."""
+    keys = {"root.conv.weight", "before_head.gn.weight", "before_head.gn.bias", "head.conv.weight", "head.conv.bias"}
+    for b, n in enumerate(blocks, 1):
+        for u in range(1, n + 1):
+            unit = f"body.block{b}.unit{u:02d}"
+            keys |= {f"{unit}.{layer}.{p}" for layer in ("gn1", "gn2", "gn3") for p in ("weight", "bias")}
+            keys |= {f"{unit}.conv{i}.weight" for i in (1, 2, 3)}
+            if u == 1:  # every stage's first unit changes the width (block1: 64 -> 256) or the stride
+                keys.add(f"{unit}.downsample.weight")
+    return keys
+
+
+def test_bit_loads_the_authors_checkpoint_layout(tmp_path):
+    """BiT-S ResNet-v2 key for key with the authors' checkpoint ({"model": {"module.*"}}, a 1x1-conv head), the
+    head becoming a linear layer; weight-standardised convolutions."""
+    import torch.nn.functional as F
+
+    from xai_utils.models import bit
+
+    torch.manual_seed(0)
+    blocks = (1, 2, 1, 1)
+    src = bit.BiTResNetV2(blocks, 1, 5).eval()
+    for m in src.modules():  # GroupNorm affine parameters away from (1, 0) so that a mix-up would show
+        if isinstance(m, nn.GroupNorm):
+            nn.init.normal_(m.weight, 1.0, 0.2), nn.init.normal_(m.bias, 0.0, 0.2)
+    theirs = {("head.conv." + k[5:] if k.startswith("head.") else k): v for k, v in src.state_dict().items()}
+    theirs["head.conv.weight"] = theirs["head.conv.weight"][:, :, None, None]
+    assert set(theirs) == _bit_keys(blocks)
+    torch.save({"model": {f"module.{k}": v for k, v in theirs.items()}, "step": 1}, tmp_path / "BiT-S-R101x1.pth.tar")
+    dst = real.load_checkpoint(bit.BiTResNetV2(blocks, 1, 5), tmp_path / "BiT-S-R101x1.pth.tar").eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))
+        conv = dst.root.conv
+        w = conv.weight
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / w.var((1, 2, 3), unbiased=False, keepdim=True).add(1e-10).sqrt()
+        torch.testing.assert_close(conv(x), F.conv2d(x, w, None, 2, 3))
+    r101 = models.build("bit_s_r101x1", 1000)
+    assert sum(isinstance(m, nn.GroupNorm) for m in r101.modules()) == 3 * (3 + 4 + 23 + 3) + 1
+    assert len(r101.split_points) == 10 and len(r101.gaia_a_layers) == 9  # the authors' 10 splits, 9 GroupNorms

@@ -226,30 +226,49 @@ def test_the_attack_ascends_the_cross_entropy(tiny_cnn, tiny_images):
         assert (ce(h0 + 1e-3 * g0.sign()) > ce(h0)).all()
 
 
-def test_gaia_a_matches_a_transcription_of_the_authors_cal_grad_value(tiny_resnet, tiny_images):
-    layers = ood.gaia_layers(tiny_resnet) + [tiny_resnet.cam_layer]
-    grads, handles = {}, []
+def _authors_cal_grad_value(model, x, inner, last):
+    """The authors' ``cal_grad_value`` transcribed: gradient hooks on ``inner`` and ``last``; ``o`` from the
+    log-softmax gradient at ``last``, the inner gradients of the sum of the pooled ``last`` output."""
+    layers, grads, outs = [*inner, last], {}, {}
 
     def keep(i):
         def hook(module, inputs, out):
+            outs[i] = out
             out.register_hook(lambda g: grads.__setitem__(i, g))
         return hook
 
     handles = [m.register_forward_hook(keep(i)) for i, m in enumerate(layers)]
     try:
-        x = tiny_images.clone().requires_grad_()
-        feats = tiny_resnet.layers(tiny_resnet.stem(x))
-        before_head = tiny_resnet.pool(feats).flatten(1)
-        y = tiny_resnet.head(before_head)
+        y = model(x.clone().requires_grad_())
         F.log_softmax(y, -1).sum().backward(retain_graph=True)
-        output_component = grads[len(layers) - 1].mean((-1, -2)).abs().mean(1).sqrt().unsqueeze(1)
-        before_head.sum().backward()
-        inner = torch.cat([grads[i].mean((-1, -2)) for i in range(len(layers) - 1)], 1).abs()
-        authors = (inner / output_component).pow(2).mean(1)
+        output_component = grads[len(inner)].mean((-1, -2)).abs().mean(1).sqrt().unsqueeze(1)
+        outs[len(inner)].mean((-1, -2)).sum().backward()  # their before_head_data: the pooled feature
+        inner_component = torch.cat([grads[i].mean((-1, -2)) for i in range(len(inner))], 1).abs()
+        return (inner_component / output_component).pow(2).mean(1)
     finally:
         for h in handles:
             h.remove()
+
+
+def test_gaia_a_matches_a_transcription_of_the_authors_cal_grad_value(tiny_resnet, tiny_images):
+    authors = _authors_cal_grad_value(tiny_resnet, tiny_images, ood.gaia_layers(tiny_resnet), tiny_resnet.cam_layer)
     torch.testing.assert_close(ood.gaia_a(tiny_resnet, tiny_images), -authors)
+
+
+def test_bit_scores_use_the_authors_layers():
+    """BiT (tiny depth): GAIA-A on block4's GroupNorms over ``before_head`` (their hook.py); S&I's split points add
+    ``before_head`` (their 10 splits), and with T = 1 S&I equals GAIA-Z on them."""
+    from xai_utils.models.bit import BiTResNetV2
+
+    torch.manual_seed(0)
+    bit = BiTResNetV2((1, 1, 1, 2), 1, 7).double().eval()
+    x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    gns = [m for m in bit.body.block4.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert ood.gaia_a_layers(bit) == gns and len(gns) == 6 and ood.last_feature(bit) is bit.before_head
+    assert ood.gaia_layers(bit) == [*gns, bit.before_head]
+    assert ood.layer_widths(bit, x) == (1024, 512, 512, 2048, 512, 512, 2048)
+    torch.testing.assert_close(ood.gaia_a(bit, x), -_authors_cal_grad_value(bit, x, gns, bit.before_head))
+    torch.testing.assert_close(ood.s_and_i(bit, x, steps=1), ood.gaia_z(bit, x))
 
 
 def test_s_and_i_validates_and_rejects_reused_layers(tiny_resnet, tiny_images):

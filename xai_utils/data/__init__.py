@@ -5,7 +5,13 @@ All images are float32 tensors ``(N, C, H, W)`` in [0, 1]; labels are int64 ``(N
 """
 
 from .cells import BACKGROUND_NAMES, CLASS_NAMES, Cells, make_backgrounds, make_cells
-from .gaia import GAIA_BENCHMARKS, GAIA_OOD_SETS, gaia_cifar_benchmark
+from .gaia import (
+    GAIA_BENCHMARKS,
+    GAIA_IMAGENET_SETS,
+    GAIA_OOD_SETS,
+    gaia_cifar_benchmark,
+    gaia_imagenet_benchmark,
+)
 from .ood import (
     NORMALISATION,
     TEXTURE_IMAGES,
@@ -35,6 +41,7 @@ from .xray import XrayFiles, kermany_pneumonia, siim_pneumothorax
 __all__ = [
     "BACKGROUND_NAMES",
     "GAIA_BENCHMARKS",
+    "GAIA_IMAGENET_SETS",
     "GAIA_OOD_SETS",
     "CLASS_NAMES",
     "IMAGENET_CIFAR10_OVERLAP",
@@ -50,6 +57,7 @@ __all__ = [
     "digit_task",
     "digits",
     "gaia_cifar_benchmark",
+    "gaia_imagenet_benchmark",
     "image_folder",
     "kermany_pneumonia",
     "imagenet_cifar10_overlap",

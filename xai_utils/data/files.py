@@ -21,21 +21,28 @@ import numpy as np
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+#: How :func:`read_image` fits an image to a square side (see there).
+FITS = ("cover", "crop", "stretch")
 
 
-def read_image(path: Path, size: int | None, *, crop_only: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8; with ``size``: shorter side resized to ``size`` (bilinear, antialiased), centre crop;
-    with ``crop_only`` the centre ``size`` x ``size`` crop of the unresized image (zeros outside a smaller one;
-    torchvision's ``CenterCrop`` alone).
+def read_image(path: Path, size: int | None, *, fit: str = "cover") -> np.ndarray:
+    """(H, W, 3) uint8; with ``size`` the image is fitted to ``size`` x ``size`` by ``fit`` (:data:`FITS`):
+    ``cover`` resizes the shorter side to ``size`` (bilinear, antialiased) and crops the centre; ``crop``
+    crops the centre of the unresized image (zeros outside a smaller one; torchvision's ``CenterCrop``
+    alone); ``stretch`` resizes both sides to ``size`` (torchvision's ``Resize((size, size))``).
 
     A file PIL cannot decode (truncated, not an image) raises ``ValueError`` naming ``path``.
     """
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}; known: {list(FITS)}")
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
             if size is not None and im.size != (size, size):
+                if fit == "stretch":
+                    return np.asarray(im.resize((size, size), Image.BILINEAR))
                 w, h = im.size
-                if not crop_only:
+                if fit == "cover":
                     scale = size / min(w, h)
                     w, h = max(size, round(w * scale)), max(size, round(h * scale))
                     if (w, h) != im.size:

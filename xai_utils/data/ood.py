@@ -40,6 +40,7 @@ NORMALISATION: dict[str, tuple[Stats, Stats]] = {
     "cifar10_akamaster": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "mnist": ((0.1307, 0.1307, 0.1307), (0.3081, 0.3081, 0.3081)),  # grey replicated to RGB
     "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+    "bit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # BiT, as the GAIA / S&I ImageNet code
 }
 
 TEXTURE_IMAGES: tuple[str, ...] = (

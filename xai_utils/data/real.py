@@ -82,12 +82,12 @@ def _require(path: PathLike, what: str = "path") -> Path:
     return path
 
 
-def load_images(paths: Sequence[Path], size: int | None, *, crop_only: bool = False) -> torch.Tensor:
-    """(N, 3, H, W) float32 in [0, 1] from image files (``crop_only``: see :func:`~.files.read_image`)."""
+def load_images(paths: Sequence[Path], size: int | None, *, fit: str = "cover") -> torch.Tensor:
+    """(N, 3, H, W) float32 in [0, 1] from image files (``fit``: see :func:`~.files.read_image`)."""
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"image {p} does not exist")
-    arrays = [read_image(p, size, crop_only=crop_only) for p in paths]
+    arrays = [read_image(p, size, fit=fit) for p in paths]
     if not arrays:
         return torch.zeros(0, 3, size or 0, size or 0)
     first = {}  # (H, W) -> first file of that size
@@ -159,7 +159,7 @@ def image_folder(
     per_class: int | None = None,
     name: str | None = None,
     classes: Sequence[str] | None = None,
-    crop_only: bool = False,
+    fit: str = "cover",
 ) -> Split:
     """Class folders ``root/<class>/<image>`` (ImageFolder layout: CIFAR-10 JPEGs, DTD).
 
@@ -167,8 +167,8 @@ def image_folder(
     must be exactly ``classes``; without ``classes``, the visible sub-folders in sorted order.
     Hidden (dot-prefixed) folders and files are ignored; a missing, unexpected or empty class
     folder raises naming it.  ``per_class`` keeps the first files of each class (sorted names);
-    ``max_images`` then keeps that many taken round-robin over the classes (balanced).  ``crop_only``: the
-    centre crop of ``size`` without resizing (:func:`~.files.read_image`).
+    ``max_images`` then keeps that many taken round-robin over the classes (balanced).  ``fit``: how an image
+    becomes ``size`` x ``size`` (:func:`~.files.read_image`; default: shorter side resized, centre crop).
     Returns x (N, 3, H, W), y (N,) sorted by class, file.
     """
     size = _check_size(size)
@@ -179,7 +179,7 @@ def image_folder(
     items = [(k, j, f) for k, fs in enumerate(files) for j, f in enumerate(fs)]
     if max_images is not None:
         items = sorted(sorted(items, key=lambda t: (t[1], t[0]))[:max_images])  # round-robin, back in order
-    x = load_images([f for _, _, f in items], size, crop_only=crop_only)
+    x = load_images([f for _, _, f in items], size, fit=fit)
     y = torch.tensor([k for k, _, _ in items], dtype=torch.int64)
     return Split(x, y, name or root.name, tuple(classes))
 

@@ -15,8 +15,11 @@ from torch import nn
 from .. import config, data, models
 from ..data import Benchmark, Split
 
-#: The GAIA / S&I authors' checkpoint files: a part of the file name -> architecture (``full`` preset).
-GAIA_ARCHS = {"wrn": "wrn40_2", "resnet34": "gaia_resnet34"}
+#: The GAIA / S&I authors' checkpoint files: a part of the file name -> (architecture, the benchmarks it is for)
+#: (``full`` preset).
+GAIA_ARCHS = {"wrn": ("wrn40_2", ("gaia_cifar10", "gaia_cifar100")),
+              "resnet34": ("gaia_resnet34", ("gaia_cifar10", "gaia_cifar100")),
+              "bit": ("bit_s_r101x1", ("gaia_imagenet",))}
 #: OpenOOD v1.5 benchmark -> (architecture, checkpoint folder under ``results/``), for the ``full`` preset.
 OPENOOD_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "cifar10": ("openood_resnet18_32x32", "cifar10_resnet18_32x32_base_e100_lr0.1_default"),
@@ -142,29 +145,46 @@ def _real_runs(
     }
 
 
-def gaia_arch(path: Path) -> str:
-    """The architecture of one of the GAIA / S&I authors' checkpoints, from its file name (:data:`GAIA_ARCHS`)."""
-    found = [arch for part, arch in GAIA_ARCHS.items() if part in path.name.lower()]
+def gaia_arch(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The architecture of one of the GAIA / S&I authors' checkpoints and the benchmarks it is for, from its file
+    name (:data:`GAIA_ARCHS`)."""
+    found = [spec for part, spec in GAIA_ARCHS.items() if part in path.name.lower()]
     if len(found) != 1:
         raise ValueError(f"checkpoint {path} names no architecture (or several): its file name must contain one "
-                         f"of {list(GAIA_ARCHS)}, e.g. cifar100_wrn_40_2.pth or cifar100_resnet34.pth")
+                         f"of {list(GAIA_ARCHS)}, e.g. cifar100_wrn_40_2.pth, cifar100_resnet34.pth or "
+                         "BiT-S-R101x1-flat-finetune.pth.tar")
     return found[0]
+
+
+def _gaia_benchmark(name: str, root: Path, sizes_kw: dict) -> Benchmark:
+    """The authors' benchmark ``name``, subsampled; ImageNet's images are decoded only as far as the sizes need."""
+    if name != "gaia_imagenet":
+        return subsample(data.gaia_cifar_benchmark(root, name, seed=sizes_kw["seed"]), **sizes_kw)
+    n_ood = 2 * max(sizes_kw["n_ood_val"], sizes_kw["n_ood_test"])  # the OOD sets are cut into halves
+    bench = data.gaia_imagenet_benchmark(root, n_val=sizes_kw["n_id_val"], seed=sizes_kw["seed"], max_per_set=n_ood,
+                                         max_id=sizes_kw["n_id_val"] + sizes_kw["n_id_test"])
+    return subsample(bench, **sizes_kw)
 
 
 def _gaia_runs(name: str, root: Path, checkpoints: Sequence[str], sizes_kw: dict, device: torch.device) -> dict[str, Run]:
     """One run per checkpoint of the authors' (``checkpoints``: paths, relative to the data root unless absolute)
-    on their CIFAR benchmark ``name``; every checkpoint is loaded before the data."""
-    which, norm = data.GAIA_BENCHMARKS[name]
+    whose architecture belongs to their benchmark ``name``; every checkpoint is loaded before the data."""
+    num_classes, norm = data.GAIA_BENCHMARKS[name]
     mean, std = data.NORMALISATION[norm]
     loaded = {}
     for entry in checkpoints:
         path = config.data_path(entry, root)
-        arch = gaia_arch(path)
+        arch, for_benchmarks = gaia_arch(path)
+        if name not in for_benchmarks:
+            continue
         if f"{name}/{arch}" in loaded:
             raise ValueError(f"checkpoints {list(checkpoints)} name two {arch} nets for {name}")
-        loaded[f"{name}/{arch}"] = (arch, path, models.real_classifier(arch, path, num_classes=which, mean=mean,
+        loaded[f"{name}/{arch}"] = (arch, path, models.real_classifier(arch, path, num_classes=num_classes, mean=mean,
                                                                         std=std))
-    bench = subsample(data.gaia_cifar_benchmark(root, name, seed=sizes_kw["seed"]), **sizes_kw)
+    if not loaded:
+        raise ValueError(f"checkpoints {list(checkpoints)} hold no net for {name}: its file names must contain one of "
+                         f"{[part for part, (_, b) in GAIA_ARCHS.items() if name in b]}")
+    bench = _gaia_benchmark(name, root, sizes_kw)
     return {run: Run(run, name, bench, m.to(device).eval(), arch, note=str(path))
             for run, (arch, path, m) in loaded.items()}
 

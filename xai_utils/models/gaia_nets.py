@@ -8,6 +8,10 @@
   (+ ``convShortcut`` where the width or stride changes), final ``bn1`` + ReLU, global average pool, ``fc``;
   37 BatchNorms.  Dropout (0 in their builders) is left out.
 
+The layers of the authors' GAIA / S&I code are declared on the models (read by :mod:`xai_utils.ood.gaia`):
+ResNet34's GAIA-A layers are the BatchNorms of ``layer3`` and ``layer4``; WRN's split points add the pooled
+feature to its BatchNorms, and that pooled feature is its GAIA-A last layer.
+
 Both take images in [0, 1] and normalise inside (:class:`~.small.Normalize`); the authors normalise CIFAR-100
 with ``NORMALISATION["cifar100"]`` (their ``data/datasets.py``), the default here.  Every ReLU is its own
 non-in-place module (captum-safe).
@@ -35,6 +39,9 @@ class GaiaResNet34(OpenOODResNet18):
         del self.fc
 
     head = property(lambda self: self.linear)
+    #: GAIA-A's inner layers in the authors' code (``hook.py``): the BatchNorms of ``layer3`` and ``layer4``.
+    gaia_a_layers = property(lambda self: [m for part in (self.layer3, self.layer4) for m in part.modules()
+                                           if isinstance(m, nn.BatchNorm2d)])
 
 
 class WideBlock(nn.Module):
@@ -92,6 +99,11 @@ class WideResNet(Classifier):
 
     head = property(lambda self: self.fc)
     cam_layer = property(lambda self: self.block3)
+    #: The authors' GAIA-A inner layers are the 37 BatchNorms, their S&I split points (``cal_method_cifar100_wrn.py``:
+    #: 38) those and the pooled feature, which is also GAIA-A's last layer (their ``AdaptAvgPool`` hook).
+    gaia_a_layers = property(lambda self: [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)])
+    split_points = property(lambda self: [*self.gaia_a_layers, self.pool])
+    gaia_last = property(lambda self: self.pool)
 
     def features(self, x: Tensor) -> Tensor:
         out = self.block3(self.block2(self.block1(self.conv1(self.normalize(x)))))

@@ -1,8 +1,8 @@
 """The one registry of architectures by name, and :func:`build`.
 
 ``small_*``: small nets for the offline data (:mod:`.small`).  Every other entry is the architecture of a
-paper's pretrained net (:mod:`.real`, :mod:`.gaia_nets`): He et al.'s CIFAR ResNets, OpenOOD's ResNet18_32x32,
-the GAIA / S&I authors' CIFAR ResNet34 and WideResNet-40-2, and
+paper's pretrained net (:mod:`.real`, :mod:`.gaia_nets`, :mod:`.bit`): He et al.'s CIFAR ResNets, OpenOOD's ResNet18_32x32,
+the GAIA / S&I authors' CIFAR ResNet34 and WideResNet-40-2, BiT-S-R101x1 (:mod:`.bit`), and
 torchvision classifiers (built with ``weights=None``; checkpoints load through :func:`.real.load_checkpoint`).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torchvision
 
-from . import gaia_nets, real, small
+from . import bit, gaia_nets, real, small
 
 _tv = torchvision.models
 #: name -> builder ``(num_classes=..., **kwargs) -> Classifier``.
@@ -30,6 +30,7 @@ ARCHITECTURES: dict[str, Callable[..., small.Classifier]] = {
     "openood_resnet18_32x32": real.openood_resnet18_32x32,
     "gaia_resnet34": gaia_nets.gaia_resnet34,
     "wrn40_2": gaia_nets.wrn40_2,
+    "bit_s_r101x1": bit.bit_s_r101x1,
     "resnet18": functools.partial(real.torchvision_classifier, _tv.resnet18, real.TorchvisionResNet),
     "resnet34": functools.partial(real.torchvision_classifier, _tv.resnet34, real.TorchvisionResNet),
     "resnet50": functools.partial(real.torchvision_classifier, _tv.resnet50, real.TorchvisionResNet),

@@ -81,18 +81,42 @@ class _LayerProbe:
 
 
 def gaia_layers(model: nn.Module) -> list[nn.Module]:
-    """Default GAIA/S&I layers (split points): every BatchNorm2d and GroupNorm in module order, as the
-    authors' code (every BN of ResNet34 / WRN-40-2 incl. the shortcut BNs); every Conv2d if there is none."""
+    """Default GAIA-Z / S&I layers (split points): ``model.split_points`` where the model declares the authors'
+    (WRN-40-2: its BatchNorms and the pooled feature; BiT: block4's GroupNorms and ``before_head``), else every
+    BatchNorm2d and GroupNorm in module order, as the authors' code (every BN of ResNet34 incl. the shortcut
+    BNs); every Conv2d if there is none.  A pooled split point adds channels whose max-logit gradient is the
+    predicted class's head row, dense for a trained head: a near-constant block that leaves GAIA-Z's ranking
+    as the authors' BatchNorms alone give it."""
+    declared = getattr(model, "split_points", None)
+    if declared is not None:
+        return list(declared)
     mods = [m for m in model.modules() if isinstance(m, NORM_LAYERS)]
     return mods or [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
+def gaia_a_layers(model: nn.Module) -> list[nn.Module]:
+    """Default GAIA-A / S&I-A inner layers: ``model.gaia_a_layers`` where the model declares the authors'
+    (ResNet34: the BNs of layer3 and layer4; WRN-40-2: every BN; BiT: block4's GroupNorms), else
+    :func:`gaia_layers`."""
+    declared = getattr(model, "gaia_a_layers", None)
+    return list(declared) if declared is not None else gaia_layers(model)
+
+
 def last_feature(model: nn.Module) -> nn.Module:
-    """The module whose output is the last feature map (``model.cam_layer``): GAIA-A's last layer."""
-    last = getattr(model, "cam_layer", None)
+    """GAIA-A's last layer: ``model.gaia_last`` where declared (the authors' pooled feature of WRN / BiT), else
+    the module whose output is the last feature map (``model.cam_layer``)."""
+    last = getattr(model, "gaia_last", None) or getattr(model, "cam_layer", None)
     if last is None:
         raise ValueError("GAIA-A / S&I-A need model.cam_layer (the last convolutional feature map)")
     return last
+
+
+def layer_widths(model: nn.Module, x: Tensor, layers: Sequence[nn.Module] | None = None) -> tuple[int, ...]:
+    """Channels of each layer's output (default :func:`gaia_layers`) on images x (one is enough)."""
+    layers = _layers(model, layers)
+    with torch.no_grad(), _LayerProbe(layers) as probe:
+        model(x[:1].detach())
+    return tuple(out.shape[1] for out in probe.outs)
 
 
 def _channel_mean(g: Tensor) -> Tensor:
@@ -116,8 +140,9 @@ def _grads(out: Tensor, leaves: Sequence[Tensor], retain: bool = False) -> list[
     return [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(gs, leaves, strict=True)]
 
 
-def _layers(model: nn.Module, layers: Sequence[nn.Module] | None) -> list[nn.Module]:
-    layers = list(layers) if layers is not None else gaia_layers(model)
+def _layers(model: nn.Module, layers: Sequence[nn.Module] | None,
+            default: Callable[[nn.Module], list[nn.Module]] = gaia_layers) -> list[nn.Module]:
+    layers = list(layers) if layers is not None else default(model)
     if not layers:
         raise ValueError("GAIA/S&I need at least one layer")
     return layers
@@ -151,11 +176,11 @@ def gaia_a(model: nn.Module, x: Tensor, *, layers: Sequence[nn.Module] | None = 
     """GAIA-A, channel-wise average abnormality (authors' ``cal_grad_value``). -> (N,), higher = ID.
 
     ``o`` from d(sum of log-softmax over all classes)/d(last feature); per inner layer (default
-    :func:`gaia_layers`) and channel ``|spatial mean of d(sum of pooled last feature)/d(output)| / o``;
+    :func:`gaia_a_layers`) and channel ``|spatial mean of d(sum of pooled last feature)/d(output)| / o``;
     score ``-mean of squares``.
     """
     check_images(x)
-    layers = _layers(model, layers)
+    layers = _layers(model, layers, gaia_a_layers)
     with torch.enable_grad(), _LayerProbe([*layers, last_feature(model)]) as probe:
         logits = model(x.detach())
         (g_last,) = _grads(F.log_softmax(logits, 1).sum(), probe.leaves[-1:], retain=True)
@@ -291,7 +316,7 @@ def _s_and_i_a(
     _check_si(steps, step_size, accumulate, "max_logit")
     if accumulate == "eq11":
         raise ValueError("S&I-A accumulates gradient values: accumulate must be 'multiply' or 'add'")
-    layers = _layers(model, layers)
+    layers = _layers(model, layers, gaia_a_layers)
     x = x.detach()
     with torch.no_grad():
         target = model(x).argmax(1)
@@ -309,5 +334,5 @@ def s_and_i_a(model: nn.Module, x: Tensor, **kw) -> Tensor:
     """S&I-A (the paper's choice for ImageNet-size label spaces, eqs. 12-13; authors' ``cal_grad_value``):
     per split point the accumulated gradients of the pooled last feature, over ``o`` from the same attack
     on the last feature (log-softmax objective), scored as GAIA-A.  ``kw``: steps, step_size,
-    accumulate, layers (defaults as :func:`s_and_i_densities`)."""
+    accumulate (defaults as :func:`s_and_i_densities`), layers (default :func:`gaia_a_layers`)."""
     return s_and_i(model, x, variant="a", **kw)

@@ -13,6 +13,7 @@ from .claims import (
     ALIKE_MARGIN,
     claim_beats_baselines,
     claim_eta,
+    claim_large_label_space,
     claim_si_like_gaia,
     decide_alike,
     difference,
@@ -20,6 +21,7 @@ from .claims import (
 from .plots import plot_ablation, plot_densities, plot_maps
 from .scores import LABELS, RunScores, SISettings, compute_scores, score_images
 from .tables import (
+    BACKBONE_TABLE,
     average_table,
     metrics_table,
     paper_inconsistencies,
@@ -30,6 +32,7 @@ from .tables import (
 
 __all__ = [
     "ALIKE_MARGIN",
+    "BACKBONE_TABLE",
     "LABELS",
     "Ablation",
     "Run",
@@ -40,6 +43,7 @@ __all__ = [
     "average_table",
     "claim_beats_baselines",
     "claim_eta",
+    "claim_large_label_space",
     "claim_si_like_gaia",
     "compute_scores",
     "decide_alike",

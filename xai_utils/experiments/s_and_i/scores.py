@@ -116,10 +116,7 @@ def compute_scores(
             frame = pd.DataFrame({k: v.numpy() for k, v in cols.items()})
             frame.insert(0, "set", set_name)
             frames.append(frame)
-        sizes = tuple(
-            m.num_features if isinstance(m, nn.BatchNorm2d) else m.num_channels if isinstance(m, nn.GroupNorm)
-            else m.out_channels for m in ood.gaia_layers(model)
-        )
+        sizes = ood.layer_widths(model, b.id_test.x.to(dev))
         out[name] = RunScores(name, pd.concat(frames, ignore_index=True), densities, sizes, dict(b.groups),
                               tuple(scores))
     return out

@@ -16,9 +16,13 @@ PAPER_SETS = {"table1": ("svhn", "lsun", "tin", "places", "textures"),
 PAPER_METHODS = ("msp", "odin", "energy", "gradnorm", "rankfeat", "react", "gaia", "s_and_i")
 SET_LABELS = {"svhn": "SVHN", "lsun": "LSUN", "tin": "TinyImageNet", "places": "Places", "textures": "Textures",
               "inaturalist": "iNaturalist", "sun": "SUN"}
-#: Our score per paper row ("gaia" is GAIA-Z on CIFAR-100, the paper's eq. 11 setting).
+#: The paper's table of each backbone (the notebook's ``paper_backbones``).
+BACKBONE_TABLE = {"resnet34": "table1", "wrn40": "table1", "bit": "table2"}
+#: Our score per paper row: on CIFAR-100 (Table 1) "gaia" / "s_and_i" are GAIA-Z / S&I (eqs. 10-11); on
+#: ImageNet (Table 2) GAIA-A / S&I-A (eqs. 12-13), the variants the GAIA and S&I papers use for 1000 classes.
 OURS_FOR = {"msp": "msp", "odin": "odin", "energy": "energy", "gradnorm": "gradnorm", "rankfeat": "rankfeat",
             "react": "react", "gaia": "gaia_z", "s_and_i": "s_and_i"}
+OURS_FOR_TABLE = {"table1": OURS_FOR, "table2": OURS_FOR | {"gaia": "gaia_a", "s_and_i": "s_and_i_a"}}
 
 
 def set_metrics(rs: RunScores, col: str) -> dict[str, tuple[float, float]]:
@@ -43,12 +47,20 @@ def metrics_table(rs: RunScores, columns: Sequence[str] | None = None) -> pd.Dat
     return table.round(2)
 
 
-def paper_table(table: str, backbone: str) -> pd.DataFrame:
-    """The paper's Table 1 (``backbone`` resnet34 / wrn40) or Table 2 (bit) in :func:`metrics_table`'s shape."""
+def _table(backbone: str) -> str:
+    if backbone not in BACKBONE_TABLE:
+        raise ValueError(f"unknown paper backbone {backbone!r}; known: {list(BACKBONE_TABLE)}")
+    return BACKBONE_TABLE[backbone]
+
+
+def paper_table(backbone: str) -> pd.DataFrame:
+    """The paper's table of ``backbone`` (Table 1: resnet34 / wrn40; Table 2: bit) in :func:`metrics_table`'s
+    shape, rows as the paper names them."""
+    table = _table(backbone)
     numbers = report.paper_numbers("s_and_i")["value"]
     rows = {}
     for m in PAPER_METHODS:
-        rows[LABELS[OURS_FOR[m]] if m != "gaia" else "GAIA"] = {
+        rows["GAIA" if m == "gaia" else LABELS[OURS_FOR[m]]] = {
             (SET_LABELS.get(s, "AVG"), k.upper() if k == "auroc" else "FPR95"): numbers[f"{table}.{backbone}.{m}.{s}.{k}"]
             for s in (*PAPER_SETS[table], "avg") for k in ("fpr95", "auroc")
         }
@@ -58,20 +70,21 @@ def paper_table(table: str, backbone: str) -> pd.DataFrame:
 
 
 def average_table(scores: Mapping[str, RunScores], paper_backbones: Mapping[str, str]) -> pd.DataFrame:
-    """Average FPR95 / AUROC per method: the paper's (Table 1 row of each run's stand-in backbone) beside
-    ours.  ``paper_backbones``: run name -> "resnet34" | "wrn40"."""
+    """Average FPR95 / AUROC per method: the paper's (the row of each run's backbone in Table 1 or 2) beside
+    ours.  ``paper_backbones``: run name -> "resnet34" | "wrn40" | "bit"."""
     numbers = report.paper_numbers("s_and_i")["value"]
     rows = []
     for run, rs in scores.items():
         bb = paper_backbones[run]
+        table = _table(bb)
         for m in PAPER_METHODS:
-            col = OURS_FOR[m]
+            col = OURS_FOR_TABLE[table][m]
             if col not in rs.scores:
                 continue
             fpr, auc = set_metrics(rs, col)["AVG"]
             rows.append({"run": run, "method": LABELS[col],
-                         "paper FPR95": numbers[f"table1.{bb}.{m}.avg.fpr95"], "ours FPR95": round(fpr, 2),
-                         "paper AUROC": numbers[f"table1.{bb}.{m}.avg.auroc"], "ours AUROC": round(auc, 2)})
+                         "paper FPR95": numbers[f"{table}.{bb}.{m}.avg.fpr95"], "ours FPR95": round(fpr, 2),
+                         "paper AUROC": numbers[f"{table}.{bb}.{m}.avg.auroc"], "ours AUROC": round(auc, 2)})
     return pd.DataFrame(rows).set_index(["run", "method"])
 
 
