@@ -93,12 +93,16 @@ def test_captum_comparison_is_present_and_equal_on_the_same_perturbations(tiny_b
         assert row.library_ms_per_image > 0 and row.speedup > 0 and row.library.startswith("captum")
         # captum fits in float32 (KernelSHAP's 1e6 end-point weights cost it ~1e-3); ours is float64
         assert row.max_rel_diff < 5e-3, (name, row.max_rel_diff)
+        # captum's best batching is among the tried ones, its default included, so never slower than the default
+        assert row.library_best.startswith("perturbations_per_eval=") and 0 < row.speedup_best <= row.speedup
     for name in ("lime", "kernel_shap"):  # against a float64 scikit-learn fit on the same evaluations
         assert pert.loc[name, "exact_rel_diff"] < 1e-5
     assert math.isnan(pert.loc["anchor", "speedup"])  # captum has no Anchor
     # IG: our chunked passes against captum's default single batch, same steps and baseline
     ig = table[table.section == "gradient"].set_index("name").loc["integrated_gradients"]
     assert ig.library_ms_per_image > 0 and ig.speedup > 0 and ig.max_rel_diff < 1e-4
+    assert ig.library_best in {"one batch", *(f"internal_batch_size={b}" for b in bench.reference.CAPTUM_IG_BATCH)}
+    assert 0 < ig.speedup_best <= ig.speedup
     # LRP: zennit with the same composite registered once gives the same relevance
     lrp = table[table.section == "gradient"].set_index("name").loc["lrp"]
     assert lrp.library_ms_per_image > 0 and lrp.max_rel_diff < 1e-6
@@ -124,6 +128,8 @@ def test_page_is_generated_from_the_csv(tiny_bench, tmp_path):
     for name in list(attribution.METHODS) + list(ood.SCORES):
         assert f"| {name} |" in text
     assert "| lime >= 5x faster than captum's default per-image call |" in text
+    assert "| perturbation methods >= 1.5x faster than captum's best configuration |" in text
+    assert "| speed-up vs best |" in text
     with pytest.raises(FileNotFoundError, match="no bench CSV"):
         bench.write_page(None, tmp_path / "x.md", results_dir=tmp_path / "empty")
 

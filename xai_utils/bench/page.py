@@ -19,7 +19,7 @@ import pandas as pd
 from .. import config
 
 TARGETS = {"gradient": 1.2, "perturbation": 1.3, "speedup.lime": 5.0, "speedup.kernel_shap": 3.0, "capture": 1.1,
-           "s_and_i": 1.3}
+           "s_and_i": 1.3, "speedup_best": 1.5}
 PAGE = config.BOOK_DIR / "performance.md"
 
 
@@ -107,6 +107,18 @@ def target_table(t: pd.DataFrame) -> pd.DataFrame:
                     "verdict": _verdict(bool((part.speedup >= goal).all())),
                 }
             )
+    if "speedup_best" in t:
+        part = t[(t.section == "perturbation")].dropna(subset=["speedup_best"])
+        if len(part):
+            goal = TARGETS["speedup_best"]
+            out.append(
+                {
+                    "target": f"perturbation methods >= {goal:g}x faster than captum's best configuration",
+                    "measured": ", ".join(f"{m} {v:.2f}x ({c.split(',')[0]}, captum at {b})" for m, v, c, b in
+                                          zip(part.name, part.speedup_best, part.config, part.library_best, strict=True)),
+                    "verdict": _verdict(bool((part.speedup_best >= goal).all())),
+                }
+            )
     part = t[(t.section == "perturbation")].dropna(subset=["max_rel_diff"])
     if len(part):
         exact = part.exact_rel_diff.max()
@@ -140,6 +152,9 @@ _METHOD_COLUMNS = {
     "library call": "library",
     "library ms/image": "library_ms_per_image",
     "speed-up": "speedup",
+    "captum best": "library_best",
+    "best ms/image": "library_best_ms_per_image",
+    "speed-up vs best": "speedup_best",
     "max rel. diff": "max_rel_diff",
     "peak RSS MB": "peak_rss_mb",
     "CUDA peak MB": "cuda_peak_mb",
@@ -203,12 +218,12 @@ _TABLES = (
 
 def _columns(rows: pd.DataFrame, spec: dict[str, str], cuda: bool) -> pd.DataFrame:
     """``rows``' columns under the page's headers (``spec``): image counts as integers, CUDA memory
-    only for a GPU."""
+    only for a GPU, columns an older CSV lacks left out."""
     return pd.DataFrame(
         {
             header: rows[col].astype(int) if col == "n_images" else rows[col]
             for header, col in spec.items()
-            if cuda or col != "cuda_peak_mb"
+            if (cuda or col != "cuda_peak_mb") and col in rows
         }
     )
 
