@@ -87,12 +87,12 @@ settings = si.SISettings(steps=steps, step_size=step_size, accumulate=accumulate
 #
 # | setting | value here | source |
 # |---|---|---|
-# | split points | every BatchNorm / GroupNorm output, shortcut BNs included | authors' code (`split_resnet.py`: 36 splits for ResNet34) |
+# | split points | every BatchNorm / GroupNorm output, shortcut BNs included; WRN-40-2 adds its pooled feature (38), BiT uses block4's GroupNorms and `before_head` (10) | authors' code (`split_resnet.py`: 36 splits for ResNet34; `cal_method_cifar100_wrn.py`, `cal_method_imagenet_bit.py`) |
 # | attack | h_{i+1} = h_i + eta sign(dCE(f(h_i), y)/dh_i), y = the prediction, **ascent** | paper eq. 9; code `cal_zero` |
 # | T, eta | `steps`, `step_size` (2, 0.001) | code (T = 2); eta = 0.001 from the authors' rebuttal, which reproduces Table 1's ResNet34 row with it (the code's default 1/255 is an ablation) |
 # | accumulated gradient | of the max logit at every iterate, multiplied (`accumulate`, `gradient`) | code (`method='multiply'`); the paper's eq. 11 (mean of non-zero indicators of the CE gradient) is the option `accumulate="eq11", gradient="ce"` |
 # | score (Z) | non-zero share per channel, mean of squares over all channels | code (`get_square`); negated here so that higher = ID |
-# | GAIA-A / S&I-A | gradient of the pooled last feature over `o` from the log-softmax | code `cal_grad_value` (S&I-A: the same attack on the last feature for `o`) |
+# | GAIA-A / S&I-A | gradient of the pooled last feature over `o` from the log-softmax; inner layers ResNet34's layer3 + layer4 BNs, WRN's BNs, BiT's block4 GroupNorms (other nets: the split points) | code `cal_grad_value`, `hook.py` (S&I-A: the same attack on the last feature for `o`) |
 # | L2 ball (eq. 4), early stop at misclassification | not used | the code has neither |
 # | baselines | the package's MSP, ODIN (T = 1000, eps = 0.0014), Energy, ReAct (90th percentile on ID validation), GradNorm, RankFeat | ours (OpenOOD's settings); the authors' baselines are non-standard (ODIN eps = 0, ReAct clip 1.25, GradNorm on an inner layer), so their baseline numbers are not expected to match |
 #
