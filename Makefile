@@ -22,9 +22,11 @@ MODELS_RUN := $(CURDIR)/data/cache/models-run
 CHAPTERS_WITH_MODELS := methods salagg synthetic_cells disagreement
 BOOK_NOTEBOOKS = $(wildcard book/*.ipynb)
 REAL_NOTEBOOKS = $(wildcard book/real/*.ipynb)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA_ROOT := $(shell $(PYTHON) -c "import os; print(os.path.abspath(os.environ.get('XAI_DATA_ROOT', '../shared/data')))")
 
-.PHONY: venv book models notebooks test test-fast test-nbval test-results test-models bench lock lint clean
+.PHONY: venv book models notebooks test test-fast test-nbval test-results test-site test-models bench lock lint clean
 
 venv: $(STAMP)
 
@@ -79,6 +81,14 @@ test-results: venv
 
 # Retrains every shipped model as another CPU would compute (vector ISA switched down: the host that made
 # data/models would retrain bit-identically) and checks its accuracy against the shipped one.
+# the site built (no re-execution) and every page opened in headless Chromium; screenshots in _build/screenshots
+test-site: venv $(CHROMIUM)
+	$(PY) -m pytest -q -m site tests/test_site.py
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser test (tests/test_site.py)"
+	$(SUDO) apt-get install -y -qq chromium > /dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium > /dev/null; }
+
 test-models: venv
 	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m slow tests/test_shipped_models.py
 

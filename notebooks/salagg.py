@@ -21,7 +21,7 @@
 # ImageNet-200/1K) with OpenOOD's ResNet checkpoints.
 #
 # **Data of this run** (the `preset` parameter below):
-# - `offline` (the book's default): two stand-in benchmarks generated here
+# - `offline` (the book's default, {doc}`/book/salagg`): two stand-in benchmarks generated here
 #   (`xai_utils.data.offline_benchmark`): a 32x32 "CIFAR-like" one and a 64x64 "ImageNet-like" one.
 #   ID = six synthetic cell classes; near-OOD = tailed cells (same backgrounds, new shapes); far-OOD
 #   = blank backgrounds, scikit-learn digits, scikit-image texture crops and uniform noise. The
@@ -29,8 +29,8 @@
 #   are trained by the project and shipped in `data/models` (`-p retrain=true` trains them anew).
 #   The sets are small (the sizes are printed below) so that the chapter runs in a few minutes on two
 #   CPU cores, LIME's 100 perturbations per image included.
-# - `real`: the CIFAR-10 test JPEGs as ID with ImageNet samples (near) and MNIST / DTD textures (far)
-#   as OOD, and the pretrained CIFAR-10 ResNet-20, every saliency map on 200 + 500 ID and 100 + 300
+# - `real` ({doc}`/book/real/salagg`): the CIFAR-10 test JPEGs as ID with ImageNet samples (near) and MNIST /
+#   DTD textures (far) as OOD, and the pretrained CIFAR-10 ResNet-20, every saliency map on 200 + 500 ID and 100 + 300
 #   images per OOD set (validation + test), so that an AUROC's 95% interval is a few points wide:
 #   `python -m xai_utils.run salagg --preset real` (data root: `-p data_root=...`, `$XAI_DATA_ROOT`
 #   or `../shared/data`; see `data/README.md`). The ResNet-56 too: `-p checkpoints=[resnet20,resnet56]`
@@ -83,7 +83,6 @@ from xai_utils.experiments import salagg
 
 params = report.start("salagg", globals())
 dev = config.setup(seed, device=device, threads=threads)
-salagg.links(preset)
 
 # %% [markdown]
 # ## Benchmarks and classifiers

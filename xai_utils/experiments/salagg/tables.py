@@ -276,19 +276,3 @@ def classical_table(scores: Mapping[str, Scores], *, part: str = "test") -> pd.D
             rows[SCORE_NAMES.get(c, c)] = row
         frames[name] = pd.DataFrame.from_dict(rows, orient="index")
     return pd.concat(frames, names=["run", "score"]).round(AUROC_DECIMALS)
-
-
-def links(preset: str):
-    """Markdown links between the executed versions of this chapter (relative to where each one lives)."""
-    from IPython.display import Markdown
-
-    if preset == "offline":
-        text = (
-            "The same chapter on real data: [real CIFAR-10 version](real/salagg.ipynb) (CIFAR-10 JPEGs, "
-            "ImageNet / MNIST / DTD as OOD, pretrained ResNet-20 and ResNet-56)."
-        )
-    elif preset in ("real", "full"):
-        text = "This is the version on real images; the stand-in version with generated data: [offline](../salagg.ipynb)."
-    else:
-        text = f"Preset `{preset}`: a quick check of the code, not a result."
-    return Markdown(text)

@@ -1,0 +1,121 @@
+"""The built site as a reader's browser sees it: every page opened in headless Chromium (Debian's package, driven
+by Playwright), with what went wrong on it and a screenshot.  Used by tests/test_site.py."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+#: Chromium's flags on a machine without a network or a screen (the environment notes of this workplace).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Where Debian's chromium package puts the browser (installed by `make test` where it is missing).
+CHROMIUM = "/usr/bin/chromium"
+
+_BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+_LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+
+
+@dataclass
+class Page:
+    """One page as loaded: its problems (console errors, failed requests, broken images and links) and facts."""
+
+    path: str
+    problems: list[str] = field(default_factory=list)
+    images: int = 0
+    text: str = ""
+    table_headers: list[str] = field(default_factory=list)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """Serve ``root`` on a free localhost port; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def html_pages(root: Path) -> list[str]:
+    """The site's pages (relative paths), without the theme's and the sources' folders."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html")
+                  if not {"_static", "_sources", "_images"} & set(p.relative_to(root).parts))
+
+
+def _internal_target(href: str, base: str, root: Path) -> Path | None:
+    """The file an internal link points at (None for external links and the page's own anchors)."""
+    if not href.startswith(base):
+        return None
+    path = unquote(urlsplit(href).path)[len(urlsplit(base).path):]
+    target = root / path
+    return target / "index.html" if not path or path.endswith("/") else target
+
+
+@contextlib.contextmanager
+def browser(executable: str = CHROMIUM):
+    """A headless Chromium page (Playwright); Playwright's own browser downloads are not used."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield b.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            b.close()
+
+
+def check_site(root: Path, screenshots: Path | None = None, executable: str = CHROMIUM) -> dict[str, Page]:
+    """Open every page of the built site ``root`` (``_build/html``): console errors and uncaught exceptions,
+    responses >= 400, images not decoded (naturalWidth 0), internal links to missing files; a full-page
+    screenshot of each into ``screenshots``.  A page that only redirects (``index.html``) is followed."""
+    if screenshots is not None:
+        shutil.rmtree(screenshots, ignore_errors=True)
+        screenshots.mkdir(parents=True)
+    out: dict[str, Page] = {}
+    with serve(root) as base, browser(executable) as tab:
+        current: list[str] = []
+        tab.on("console", lambda m: current.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        tab.on("pageerror", lambda e: current.append(f"uncaught: {e}"))
+        tab.on("response", lambda r: current.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        tab.on("requestfailed", lambda r: current.append(f"request failed: {r.url} ({r.failure})"))
+        for rel in html_pages(root):
+            current.clear()
+            tab.goto(base + rel, wait_until="load")
+            tab.wait_for_load_state("networkidle")
+            page = Page(rel, images=tab.evaluate("document.images.length"), text=tab.inner_text("body"),
+                        table_headers=tab.eval_on_selector_all("th", "els => els.map(e => e.innerText.trim())"))
+            page.problems += [f"image not decoded: {src}" for src in tab.evaluate(_BROKEN_IMAGES)]
+            for href in tab.evaluate(_LINKS):
+                target = _internal_target(href.split("#")[0].split("?")[0], base, root)
+                if target is not None and not target.is_file():
+                    page.problems.append(f"broken link: {href}")
+            page.problems = list(dict.fromkeys(current + page.problems))
+            if screenshots is not None:
+                tab.screenshot(path=str(screenshots / (rel.replace("/", "__")[:-5] + ".png")), full_page=True)
+            out[rel] = page
+    return out
+
+
+def search(root: Path, query: str, executable: str = CHROMIUM) -> list[str]:
+    """The pages the site's own search (Sphinx's search.html) lists for ``query``."""
+    with serve(root) as base, browser(executable) as tab:
+        tab.goto(f"{base}search.html?q={query}", wait_until="load")
+        tab.wait_for_selector("#search-results a", timeout=20_000)
+        hrefs = tab.eval_on_selector_all("#search-results a", "els => els.map(e => e.getAttribute('href'))")
+    return list(dict.fromkeys(h.split("#")[0].split("?")[0] for h in hrefs))

@@ -1,0 +1,81 @@
+"""The built site in a real browser (headless Chromium): every page loads without errors, every image decodes,
+no internal link is broken, every chapter shows the paper beside ours with verdicts, and search finds a chapter.
+
+`make test` builds the site first (``jupyter-book build``, no re-execution) into ``_build/html`` and installs
+Debian's chromium where it is missing; screenshots of every page go to ``_build/screenshots/`` for a person to
+look at.  Marked ``site``: ``make test-fast`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from site_check import CHROMIUM, check_site, search
+
+from xai_utils import report
+
+pytestmark = pytest.mark.site
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+CHAPTERS = ("salagg", "s_and_i", "hermitry", "disagreement", "synthetic_cells")
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package (apt-get install chromium)")
+    build = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", ".", "-W", "-n",
+                            "--keep-going"], cwd=ROOT, capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return SITE
+
+
+@pytest.fixture(scope="module")
+def pages(site):
+    return check_site(site, ROOT / "_build" / "screenshots")
+
+
+def test_every_page_loads_without_errors_and_with_its_images(pages):
+    assert {"book/intro.html", "book/overview.html", *(f"book/{c}.html" for c in CHAPTERS)} <= set(pages)
+    problems = {rel: p.problems for rel, p in pages.items() if p.problems}
+    assert not problems, problems
+    assert sum(p.images for p in pages.values()) >= 30  # the chapters' figures are there (and decoded, above)
+    assert len(list((ROOT / "_build" / "screenshots").glob("*.png"))) == len(pages)
+
+
+def test_every_chapter_shows_the_paper_beside_ours_with_verdicts(pages):
+    verdicts = tuple(f"-> {v}" for v in report.VERDICTS)
+    for chapter in CHAPTERS:
+        for rel in (f"book/{chapter}.html", f"book/real/{chapter}.html"):
+            if rel not in pages:
+                assert chapter == "synthetic_cells", f"{rel} is missing"  # the one chapter without a real page
+                continue
+            headers = [h.lower() for h in pages[rel].table_headers]
+            assert any("paper" in h for h in headers) and any("ours" in h for h in headers), (rel, headers)
+            assert any(v in pages[rel].text for v in verdicts), rel
+
+
+def test_search_finds_the_chapters(site):
+    found = search(site, "saliency")
+    assert {"book/salagg.html", "book/disagreement.html"} <= set(found), found
+
+
+def test_a_missing_image_and_a_broken_link_are_caught(site, tmp_path):
+    """The check itself: a copy of the site with one figure deleted and one link pointing nowhere."""
+    copy = tmp_path / "html"
+    shutil.copytree(site, copy)
+    page = copy / "book" / "salagg.html"
+    html = page.read_text()
+    image = next(p for p in (copy / "_images").iterdir() if p.name in html)
+    image.unlink()
+    page.write_text(html.replace("</article>", '<a href="nowhere.html">a link to nowhere</a></article>', 1))
+    checked = check_site(copy)
+    problems = checked["book/salagg.html"].problems
+    assert any(p.startswith("image not decoded") and image.name in p for p in problems), problems
+    assert any(p.startswith("broken link") and p.endswith("/book/nowhere.html") for p in problems), problems
+    assert not checked["book/hermitry.html"].problems  # the other pages are untouched
