@@ -49,7 +49,7 @@ def test_every_page_loads_without_errors_and_with_its_images(pages):
 
 
 def test_every_chapter_shows_the_paper_beside_ours_with_verdicts(pages):
-    verdicts = tuple(f"-> {v}" for v in report.VERDICTS)
+    verdicts = tuple(v if v.endswith(("here", "construction")) else f"{v} here" for v in report.VERDICTS)
     for chapter in CHAPTERS:
         for rel in (f"book/{chapter}.html", f"book/real/{chapter}.html"):
             if rel not in pages:
