@@ -60,11 +60,11 @@ models: venv
 notebooks: venv
 	$(VENV)/bin/jupytext --to ipynb notebooks/*.py
 
-test: test-fast test-nbval test-results
+test: test-fast test-nbval test-results test-site
 
 # Unit tests and the smoke preset of every notebook (papermill on the jupytext source).
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow and not site" tests
 
 # Re-executes the committed notebooks and compares their outputs; their results JSONs go to $(FRESH).
 test-nbval: venv

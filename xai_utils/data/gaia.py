@@ -19,8 +19,8 @@ Their ImageNet benchmark (Table 2 of the S&I paper; GradNorm's sets, their READM
     Places/<folder>/, textures/images/<class>/  (the same Places and DTD folders as above)
 
 where every image is resized to 480 x 480 without keeping its aspect (their ``Resize((480, 480))``),
-normalised with 0.5 / 0.5 (``NORMALISATION["bit"]``).  At 2.8 MB per decoded image only a seeded, class-balanced
-subset is decoded (``max_id`` ID images, ``max_per_set`` per OOD set).
+normalised with 0.5 / 0.5 (``NORMALISATION["bit"]``).  At 2.8 MB per decoded image only a class-balanced subset
+is decoded: ``max_id`` ID images and ``max_per_set`` per OOD set, the first files of each class in turn.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ def gaia_imagenet_benchmark(root: str | os.PathLike | None, *, n_val: int = 1000
                             max_per_set: int | None = None, seed: int = 0) -> Benchmark:
     """The authors' ImageNet-1k benchmark under ``config.data_root(root) / gaia_ood`` (module docstring): ID = at
     most ``max_id`` validation images taken round-robin over the 1000 classes, split into val (``n_val``,
-    stratified, at most half) and test; OOD = :data:`GAIA_IMAGENET_SETS` (at most ``max_per_set`` images each, taken
-    round-robin over its sub-folders in file-name order, cut into seeded val / test halves).  Images 480 x 480 (stretched).  A missing folder or an ID folder
-    without 1000 classes raises naming it."""
+    stratified, at most half) and test; OOD = :data:`GAIA_IMAGENET_SETS` (at most ``max_per_set`` images each,
+    taken round-robin over its sub-folders in file-name order, cut into seeded val / test halves).  Images
+    480 x 480 (stretched).  A missing folder or an ID folder without 1000 classes raises naming it."""
     base = _base(root)
     val = image_folder(base / "imagenet" / "val", size=IMAGENET_SIZE, fit="stretch", max_images=max_id,
                        name="imagenet_val")
