@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 #: Where Debian's chromium package puts the browser (installed by `make test` where it is missing).
 CHROMIUM = "/usr/bin/chromium"
 
+_REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
 _BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
 _LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
 
@@ -83,7 +85,8 @@ def browser(executable: str = CHROMIUM):
 def check_site(root: Path, screenshots: Path | None = None, executable: str = CHROMIUM) -> dict[str, Page]:
     """Open every page of the built site ``root`` (``_build/html``): console errors and uncaught exceptions,
     responses >= 400, images not decoded (naturalWidth 0), internal links to missing files; a full-page
-    screenshot of each into ``screenshots``.  A page that only redirects (``index.html``) is followed."""
+    screenshot of each into ``screenshots``.  A page that only redirects (jupyter-book's ``index.html``) is not
+    opened (the browser would leave it while being read): its target must exist."""
     if screenshots is not None:
         shutil.rmtree(screenshots, ignore_errors=True)
         screenshots.mkdir(parents=True)
@@ -95,6 +98,11 @@ def check_site(root: Path, screenshots: Path | None = None, executable: str = CH
         tab.on("response", lambda r: current.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
         tab.on("requestfailed", lambda r: current.append(f"request failed: {r.url} ({r.failure})"))
         for rel in html_pages(root):
+            redirect = _REDIRECT.search((root / rel).read_text(errors="replace"))
+            if redirect:
+                target = (root / rel).parent / redirect.group(1)
+                out[rel] = Page(rel, problems=[] if target.is_file() else [f"redirect to a missing page: {target}"])
+                continue
             current.clear()
             tab.goto(base + rel, wait_until="load")
             tab.wait_for_load_state("networkidle")
