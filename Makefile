@@ -87,7 +87,7 @@ test-site: venv $(CHROMIUM)
 
 $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser test (tests/test_site.py)"
-	$(SUDO) apt-get install -y -qq chromium > /dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium > /dev/null; }
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
 
 test-models: venv
 	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m slow tests/test_shipped_models.py
