@@ -19,18 +19,18 @@ from xai_utils.experiments import s_and_i as si
 SETTINGS = si.SISettings(steps=2, step_size=0.3, accumulate="multiply", gradient="max_logit")
 
 
-def _run_scores(tiny_resnet, tiny_images, shift: float = 0.0) -> si.RunScores:
+def _run_scores(tiny_resnet, tiny_images, shift: float = 0.0, scores=("msp", "gaia_z", "s_and_i")) -> si.RunScores:
     """ID = tiny_images, two OOD sets: brightened and noisy copies (the tiny net is untrained)."""
     sets = {"id": tiny_images, "bright": (tiny_images + 0.5).clamp(0, 1),
             "noisy": (tiny_images.flip(0) * 0.2 + shift).clamp(0, 1)}
     frames, dens = [], {}
     for name, x in sets.items():
-        cols = si.score_images(tiny_resnet, x, scores=["msp", "gaia_z", "s_and_i"], fits={}, si=SETTINGS, batch_size=3)
+        cols = si.score_images(tiny_resnet, x, scores=list(scores), fits={}, si=SETTINGS, batch_size=3)
         dens[name] = {k.split("/", 1)[1]: cols.pop(k).numpy() for k in [k for k in cols if "/" in k]}
         frames.append(pd.DataFrame({k: v.numpy() for k, v in cols.items()}).assign(set=name))
     sizes = tuple(m.num_features for m in ood.gaia_layers(tiny_resnet))
     return si.RunScores("tiny", pd.concat(frames, ignore_index=True), dens, sizes, {"bright": "far", "noisy": "far"},
-                        ("msp", "gaia_z", "s_and_i"))
+                        tuple(scores))
 
 
 def test_scores_and_densities_agree(tiny_resnet, tiny_images):
@@ -62,6 +62,19 @@ def test_tables_have_the_papers_shape(tiny_resnet, tiny_images):
     react = [report.paper_numbers("s_and_i")["value"][f"table1.resnet34.react.{s}.fpr95"]
              for s in ("svhn", "lsun", "tin", "places", "textures")]
     assert round(float(np.mean(react)), 2) == 82.71  # what the ReAct note says
+
+
+def test_a_bit_run_reads_table_2_with_the_a_variants(tiny_resnet, tiny_images):
+    rs = _run_scores(tiny_resnet, tiny_images, scores=("msp", "gaia_z", "s_and_i", "gaia_a", "s_and_i_a"))
+    runs, bb = {"cifar": rs, "inet": rs}, {"cifar": "resnet34", "inet": "bit"}
+    avg = si.average_table(runs, bb)
+    assert list(avg.loc["inet"].index) == ["MSP", "GAIA-A", "S&I-A"] and list(avg.loc["cifar"].index) == ["MSP", "GAIA-Z", "S&I"]
+    assert avg.loc[("inet", "GAIA-A"), "paper AUROC"] == 91.67 and avg.loc[("inet", "S&I-A"), "paper FPR95"] == 37.31
+    assert avg.loc[("cifar", "S&I"), "paper FPR95"] == 29.05
+    large = si.claim_large_label_space(runs, bb, n_boot=50, seed=0)
+    assert large["verdict"] in report.VERDICTS and "inet:" in large["ours"] and "cifar:" in large["ours"]
+    with pytest.raises(ValueError, match="unknown paper backbone 'vit'"):
+        si.paper_table("vit")
 
 
 def test_flip_table_counts_what_the_product_switches_off(tiny_resnet, tiny_images):
