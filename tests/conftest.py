@@ -90,3 +90,18 @@ def tiny_resnet() -> nn.Module:
 def tiny_images() -> torch.Tensor:
     """(7, 3, 8, 8) float64 images in [0, 1]."""
     return torch.rand(7, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+def _save_bit_as_the_authors(model: nn.Module, path, **extra) -> dict[str, torch.Tensor]:
+    """Write ``model``'s state as the GAIA / S&I authors' BiT checkpoint (``{"model": {"module.*"}}``, the head a 1x1
+    conv ``head.conv``) to ``path``, with ``extra`` top-level entries; returns the state in their key layout."""
+    theirs = {("head.conv." + k[5:] if k.startswith("head.") else k): v for k, v in model.state_dict().items()}
+    theirs["head.conv.weight"] = theirs["head.conv.weight"][:, :, None, None]
+    torch.save({"model": {f"module.{k}": v for k, v in theirs.items()}, **extra}, path)
+    return theirs
+
+
+@pytest.fixture
+def save_bit_as_the_authors():
+    """:func:`_save_bit_as_the_authors`: a BiT model written in the layout of the authors' checkpoint."""
+    return _save_bit_as_the_authors

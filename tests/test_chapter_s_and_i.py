@@ -196,7 +196,7 @@ def test_full_runs_read_the_gaia_layout_with_the_authors_backbones(tmp_path):
                      retrain=False)
 
 
-def test_full_runs_read_the_gaia_imagenet_layout_with_bit(tmp_path):
+def test_full_runs_read_the_gaia_imagenet_layout_with_bit(tmp_path, save_bit_as_the_authors):
     """Table 2's setting: ImageNet-1k val (1000 class folders) and iNaturalist / SUN / Places / Textures, each image
     stretched to 480 x 480, with a BiT-S-R101x1 checkpoint in the authors' layout; the CIFAR checkpoints beside it
     go to the CIFAR benchmark only."""
@@ -210,10 +210,7 @@ def test_full_runs_read_the_gaia_imagenet_layout_with_bit(tmp_path):
         (base / folder).mkdir(parents=True)
         for i in range(6):
             Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(base / folder / f"{i}.jpg")
-    state = models.build("bit_s_r101x1", 1000).state_dict()
-    theirs = {("head.conv." + k[5:] if k.startswith("head.") else k): v for k, v in state.items()}
-    theirs["head.conv.weight"] = theirs["head.conv.weight"][:, :, None, None]
-    torch.save({"model": {f"module.{k}": v for k, v in theirs.items()}}, base / "models" / "BiT-S-R101x1-flat-finetune.pth.tar")
+    save_bit_as_the_authors(models.build("bit_s_r101x1", 1000), base / "models" / "BiT-S-R101x1-flat-finetune.pth.tar")
     ckpts = ["gaia_ood/models/cifar100_resnet34.pth", "gaia_ood/models/BiT-S-R101x1-flat-finetune.pth.tar"]
     kw = dict(device="cpu", seed=0, data_root=str(tmp_path), sizes=[32], archs=["small_resnet"], widths=[4],
               n_train=[10], n_id_val=3, n_id_test=4, n_ood_val=2, n_ood_test=2, epochs=1, model_seeds=[0], retrain=False)

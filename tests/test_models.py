@@ -574,7 +574,7 @@ def _bit_keys(blocks) -> set[str]:
     return keys
 
 
-def test_bit_loads_the_authors_checkpoint_layout(tmp_path):
+def test_bit_loads_the_authors_checkpoint_layout(tmp_path, save_bit_as_the_authors):
     """BiT-S ResNet-v2 key for key with the authors' checkpoint ({"model": {"module.*"}}, a 1x1-conv head), the
     head becoming a linear layer; weight-standardised convolutions."""
     import torch.nn.functional as F
@@ -587,10 +587,8 @@ def test_bit_loads_the_authors_checkpoint_layout(tmp_path):
     for m in src.modules():  # GroupNorm affine parameters away from (1, 0) so that a mix-up would show
         if isinstance(m, nn.GroupNorm):
             nn.init.normal_(m.weight, 1.0, 0.2), nn.init.normal_(m.bias, 0.0, 0.2)
-    theirs = {("head.conv." + k[5:] if k.startswith("head.") else k): v for k, v in src.state_dict().items()}
-    theirs["head.conv.weight"] = theirs["head.conv.weight"][:, :, None, None]
+    theirs = save_bit_as_the_authors(src, tmp_path / "BiT-S-R101x1.pth.tar", step=1)
     assert set(theirs) == _bit_keys(blocks)
-    torch.save({"model": {f"module.{k}": v for k, v in theirs.items()}, "step": 1}, tmp_path / "BiT-S-R101x1.pth.tar")
     dst = real.load_checkpoint(bit.BiTResNetV2(blocks, 1, 5), tmp_path / "BiT-S-R101x1.pth.tar").eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():

@@ -72,7 +72,7 @@ def claim_si_like_gaia(scores: Mapping[str, RunScores], backbones: Mapping[str, 
     :data:`ALIKE_MARGIN`."""
     parts, intervals = [], []
     for run, rs in _runs_of(scores, backbones, "table1").items():
-        d, lo, hi = difference(_column(rs, "s_and_i"), _column(rs, "gaia_z"), n_boot=n_boot, seed=seed)
+        d, lo, hi = _si_gain(rs, "table1", n_boot=n_boot, seed=seed)
         parts.append(f"{run}: {d:+.2f} [{lo:+.2f}, {hi:+.2f}]")
         intervals.append((lo, hi))
     if not parts:
