@@ -119,8 +119,8 @@ dg.run_table(runs)
 # %%
 report.section("maps")
 maps = dg.compute_maps(runs, methods=methods, settings=settings, seed=seed, use_cache=use_cache, progress=progress)
-report.figure(dg.plot_gallery(runs, maps), "Fig. 5.2 regenerated: the first test image of each task and the "
-              "magnitude of every method's map for each black box (lighter = more salient).")
+report.figure(dg.plot_gallery(runs, maps), "The first test image of each task and the "
+              "magnitude of every method's map for each black box (lighter = more salient).", regenerates="Fig. 5.2")
 
 # %% [markdown]
 # ## Fig. 4.2: feature agreement on one image
@@ -132,8 +132,8 @@ report.figure(dg.plot_gallery(runs, maps), "Fig. 5.2 regenerated: the first test
 report.section("agreement")
 first = next(iter(runs))
 report.figure(dg.plot_fa_illustration(maps[first], "guided_backprop", "saliency", image=0, k=k),
-              f"Fig. 4.2 regenerated ({first}, first test image): the top {k:.0%} pixels of Guided Backprop and "
-              "of Saliency, and the pixels in both.")
+              f"{first}, first test image: the top {k:.0%} pixels of Guided Backprop and "
+              "of Saliency, and the pixels in both.", regenerates="Fig. 4.2")
 values = dg.pair_values(runs, maps, ks=ks)
 means = dg.pair_means(values)
 dg.undefined_counts(means)
@@ -157,8 +157,9 @@ dg.table52(means)
 # similar to the others on both black boxes; most pairs are less similar on ResNet-101.
 
 # %%
-report.figure(dg.plot_matrices(means, "SSIM"), "Figs. 5.1 (the masked task) and A.1 (the unmasked one) regenerated: "
-              "mean SSIM of every pair of methods over the test images, per task (rows) and black box (columns).")
+report.figure(dg.plot_matrices(means, "SSIM"), "Mean SSIM of every pair of methods over the test images, "
+              "per task (rows) and black box (columns).",
+              regenerates="Figs. 5.1 (the masked task) and A.1 (the unmasked one)")
 
 # %% [markdown]
 # ## Figs. 5.3 and A.2: feature agreement, and how it grows with k
@@ -167,10 +168,11 @@ report.figure(dg.plot_matrices(means, "SSIM"), "Figs. 5.1 (the masked task) and 
 # is the dashed line, so that the part of the growth that any two maps would show is visible.
 
 # %%
-report.figure(dg.plot_matrices(means, "FA", k), f"Figs. 5.3 and A.2 regenerated: feature agreement at the top "
-              f"{k:.0%} of every pair, per task and black box.")
-report.figure(dg.plot_fa_vs_k(means, ks, dg.TABLE_PAIRS), "Fig. 5.3 over k: feature agreement of every pair "
-              "(grey; Table 5.2's pairs in colour) against k, and the chance level k (dashed).")
+report.figure(dg.plot_matrices(means, "FA", k), f"Feature agreement at the top "
+              f"{k:.0%} of every pair, per task and black box.", regenerates="Figs. 5.3 and A.2")
+report.figure(dg.plot_fa_vs_k(means, ks, dg.TABLE_PAIRS), "Feature agreement of every pair "
+              "(grey; Table 5.2's pairs in colour) against k, and the chance level k (dashed); the paper shows "
+              "one k.", regenerates="Fig. 5.3 over k")
 dg.ranking(means, k=k)
 
 # %% [markdown]
@@ -180,12 +182,13 @@ dg.ranking(means, k=k)
 # non-negative) spreads positive and negative values evenly over its most important pixels (Figs. 5.5, 5.6).
 
 # %%
-report.figure(dg.plot_matrices(means, "SA", k), f"Figs. 5.4 and A.3 regenerated: sign agreement at the top "
-              f"{k:.0%} of every pair, per task and black box.")
+report.figure(dg.plot_matrices(means, "SA", k), f"Sign agreement at the top "
+              f"{k:.0%} of every pair, per task and black box.", regenerates="Figs. 5.4 and A.3")
 top_values = dg.topk_values(runs, maps, k=k)
 masked = next(r.task.name for r in runs.values() if r.task.masks is not None)
-report.figure(dg.plot_topk_values(top_values, masked), f"Figs. 5.5 and 5.6 regenerated ({masked}): every "
-              f"method's values inside its top {k:.0%}, over the image's largest magnitude, per black box.")
+report.figure(dg.plot_topk_values(top_values, masked), f"{masked}: every "
+              f"method's values inside its top {k:.0%}, over the image's largest magnitude, per black box.",
+              regenerates="Figs. 5.5 and 5.6")
 dg.topk_shares(top_values)
 
 # %% [markdown]
@@ -195,8 +198,8 @@ dg.topk_shares(top_values)
 # mask alike, and pairs that disagree keep disagreeing. *Here:* the bar of the positive cells.
 
 # %%
-report.figure(dg.plot_matrices(means, "RC"), "Fig. 5.7 regenerated: Spearman rank correlation of the magnitudes "
-              "inside the mask, positive test images of the masked task, per black box.")
+report.figure(dg.plot_matrices(means, "RC"), "Spearman rank correlation of the magnitudes "
+              "inside the mask, positive test images of the masked task, per black box.", regenerates="Fig. 5.7")
 
 # %% [markdown]
 # ## The black boxes compared

@@ -104,7 +104,8 @@ runs = hm.make_runs(preset, device=dev, seed=seed, data_root=data_root, classes=
                     progress=progress)
 display(hm.image_counts(runs))
 first = next(iter(runs.values()))
-report.figure(hm.plot_classes(first), f"Table 3 regenerated: Y images of the three classes ({first.name}).")
+report.figure(hm.plot_classes(first), f"Y images of the three classes ({first.name}).",
+              regenerates="Table 3")
 
 # %% [markdown]
 # ## Table 2: what the perturbed images look like
@@ -116,7 +117,7 @@ report.figure(hm.plot_classes(first), f"Table 3 regenerated: Y images of the thr
 # %%
 report.figure(hm.plot_examples(hm.examples(first, first.classes[0], methods=methods, settings=settings, seed=seed),
                                first.val[first.classes[0]][0]),
-              f"Table 2 regenerated: the original and each method's first perturbed inputs ({first.name}).")
+              f"The original and each method's first perturbed inputs ({first.name}).", regenerates="Table 2")
 
 # %% [markdown]
 # ## Table 4: the hermitry ratio per method, model and class
@@ -152,8 +153,9 @@ hm.split_counts(h, n_boot=n_boot, seed=seed)
 # %%
 for name in runs:
     report.figure(hm.plot_distances(h, name, ["Y", *methods]),
-                  f"Fig. 3 regenerated ({name}): Mahalanobis distances over T of the unperturbed Y images "
-                  "and of each method's perturbed samples; grey within T, black beyond, dashed line T.")
+                  f"{name}: Mahalanobis distances over T of the unperturbed Y images "
+                  "and of each method's perturbed samples; grey within T, black beyond, dashed line T.",
+                  regenerates="Fig. 3")
 
 # %% [markdown]
 # ## App. B and C: thresholds and reference sets
@@ -171,7 +173,7 @@ hm.references_table(h, q)
 
 # %%
 report.figure(hm.plot_distances(h, first.name, list(first.references) + ["train (X)"]),
-              f"App. C regenerated ({first.name}): distances of the reference sets, split at T.")
+              f"{first.name}: distances of the reference sets, split at T.", regenerates="App. C")
 
 # %% [markdown]
 # **Sensitivity to the covariance estimator (ours).** The mean H per method with Ledoit-Wolf shrinkage and

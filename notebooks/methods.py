@@ -75,7 +75,9 @@ maps, table = ex.gallery(model, x, methods=methods, seed=seed)
 table
 
 # %%
-figure = ex.plot_gallery(cells, maps, predicted, rows=gallery_rows)
+report.figure(ex.plot_gallery(cells, maps, predicted, rows=gallery_rows),
+              "One cell of each in-distribution class (rows): the image, its ground truth and every method's "
+              "map (signed; red = for the predicted class).", regenerates=None)
 
 # %% [markdown]
 # ## Where the attribution mass falls

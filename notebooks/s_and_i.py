@@ -123,7 +123,7 @@ si.accuracy_table(runs)
 report.section("scores")
 scores_by_run = si.compute_scores(runs, scores=scores, si=settings, batch_size=batch_size, use_cache=use_cache,
                                   progress=progress)
-si.record_averages(scores_by_run)
+si.record_averages(scores_by_run, backbones)
 for name, rs in scores_by_run.items():
     print(f"{name} (stands in for {backbones[name]}):")
     display(si.metrics_table(rs))
@@ -174,8 +174,8 @@ si.rank_agreement(scores_by_run)
 
 # %%
 report.figure(si.plot_densities(next(iter(scores_by_run.values()))),
-              "Ours: per test image the mean non-zero density of the gradients over all channels, for GAIA-Z "
-              "(left) and S&I (right), on the ID images and each OOD set of the first run.")
+              "Per test image the mean non-zero density of the gradients over all channels, for GAIA-Z "
+              "(left) and S&I (right), on the ID images and each OOD set of the first run.", regenerates=None)
 
 # %% [markdown]
 # ## Fig. 1: attribution maps of ID and OOD inputs
@@ -186,8 +186,8 @@ report.figure(si.plot_densities(next(iter(scores_by_run.values()))),
 
 # %%
 report.figure(si.plot_maps(next(iter(runs.values())), seed=seed),
-              "Fig. 1 regenerated: test images (top) and their |gradient| maps (bottom), ID first, then one "
-              "image of each OOD set.")
+              "Test images (top) and their |gradient| maps (bottom), ID first, then one "
+              "image of each OOD set.", regenerates="Fig. 1")
 
 # %% [markdown]
 # ## Ablations: eta, T and the split points (ours; eta values from the authors' rebuttal)
@@ -206,7 +206,8 @@ abl = si.ablation(next(iter(runs.values())), si=settings, etas=ablation_etas, st
 abl.table
 
 # %%
-report.figure(si.plot_ablation(abl.table), "Ours: S&I's average AUROC when one setting changes (first run).")
+report.figure(si.plot_ablation(abl.table), "S&I's average AUROC when one setting changes (first run).",
+              regenerates=None)
 
 # %%
 display(report.claim("eta_insensitive", **si.claim_eta(abl, etas=[e for e in ablation_etas if e <= 0.002],

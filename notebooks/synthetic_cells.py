@@ -90,7 +90,9 @@ dev = config.setup(seed, device=device, threads=threads)
 report.section("data")
 splits = sc.splits_for(families, n_train=n_train, n_val_shards=n_val_shards, shard_size=shard_size,
                        n_test=n_test, seed=seed)
-fig = sc.plot_cells(sc.figure2_cells(size=next(iter(families.values()))["image_size"], seed=seed))
+report.figure(sc.plot_cells(sc.figure2_cells(size=next(iter(families.values()))["image_size"], seed=seed)),
+              "The ten cell types (columns) on the three backgrounds (rows 1-3) and their ground-truth heatmaps "
+              "(rows 4-6; dark red: discriminative, light red: localisation).", regenerates="Fig. 2")
 
 # %% [markdown]
 # The paper uses 32 / 8 / 8 shards of 200 images for training / validation / evaluation. Ours, with the
@@ -229,7 +231,10 @@ sc.sample_views(ev.samples)
 # may differ.
 
 # %%
-fig = sc.plot_precision_recall(sc.points(ev.samples))
+report.figure(sc.plot_precision_recall(sc.points(ev.samples)),
+              "Precision against recall per method (colour) and branch (one point each; bars: std over the "
+              "evaluation images): (A) averaged over the thresholds, (B) the best threshold, (C) the best after "
+              "clamping; one column per architecture.", regenerates="Fig. 3")
 
 # %% [markdown]
 # Means over branches and evaluation cells (soft thresholds, then clamped):
@@ -259,7 +264,8 @@ report.claim("clamping", **chk["clamping"])
 # pools the five branches.
 
 # %%
-fig = sc.plot_roc(ev.roc)
+report.figure(sc.plot_roc(ev.roc), "Mean FPR against mean recall over the soft thresholds, per method (colour) "
+              "and branch (one line each); the diagonal is chance.", regenerates="Fig. 4")
 
 # %%
 sc.roc_summary(ev.roc)
@@ -283,7 +289,9 @@ report.claim("saliency_fpr", **chk["saliency_fpr"])
 report.section("galleries")
 gal = sc.galleries(fams, splits, classes=gallery_classes, methods=methods, method_params=method_params,
                    batch_size=attr_batch, seed=seed, device=dev)
-fig = sc.plot_channels(gal[fig5_family], methods=sc.FIG5_METHODS)
+report.figure(sc.plot_channels(gal[fig5_family], methods=sc.FIG5_METHODS),
+              f"{fig5_family}: image, ground truth and the R, G, B channels of each method's heatmap (h / max|h|; "
+              "red positive, blue negative) for correctly predicted cells.", regenerates="Fig. 5")
 
 # %% [markdown]
 # Fig. 6: the summed heatmap h and its five-band maps at the first and last soft thresholds
@@ -295,7 +303,9 @@ fig = sc.plot_channels(gal[fig5_family], methods=sc.FIG5_METHODS)
 # evidence against the class seems inappropriate, and taking absolute values would raise their recall.
 
 # %%
-fig = sc.plot_bands(list(gal.values()), methods=sc.FIG6_METHODS)
+report.figure(sc.plot_bands(list(gal.values()), methods=sc.FIG6_METHODS),
+              "Per architecture and method: the image, its ground truth h0, the summed heatmap h and its five-band "
+              "maps at the first (t_0) and last (t_55) soft thresholds.", regenerates="Fig. 6 (A, B)")
 
 # %% [markdown]
 # Fig. 6(C): *paper.* Heatmaps can be inconsistent even for correct predictions of one class: two
@@ -308,8 +318,10 @@ fig = sc.plot_bands(list(gal.values()), methods=sc.FIG6_METHODS)
 g6c, t6c = sc.quality_pair(fams[sc.FIG6C["family"]], splits[sc.FIG6C["family"]].test, cls=sc.FIG6C["cls"],
                            method=sc.FIG6C["method"], method_params=method_params, fp_rule=fp_rule,
                            batch_size=attr_batch, seed=seed, device=dev)
-fig = sc.plot_bands([g6c], methods=[sc.FIG6C["method"]], all_cells=True,
-                    title="Fig. 6(C): DeepLift on VGG, two correct type-8 cells (best and worst recall)")
+report.figure(sc.plot_bands([g6c], methods=[sc.FIG6C["method"]], all_cells=True,
+                            title="Fig. 6(C): DeepLift on VGG, two correct type-8 cells (best and worst recall)"),
+              "DeepLift on VGG for the correctly predicted type-8 cells with the highest and the lowest average "
+              "recall, with their five-band maps.", regenerates="Fig. 6 (C)")
 
 # %%
 t6c.round(3)
@@ -367,7 +379,9 @@ report.claim("dls_artifacts", **sc.check_artifacts(informative))
 # cells.
 
 # %%
-fig = sc.plot_predictions(list(gal.values()), methods=methods)
+report.figure(sc.plot_predictions(list(gal.values()), methods=methods),
+              "Per architecture one correct and one wrong prediction, with every method's summed heatmap h.",
+              regenerates="appendix (compact: one page per method and architecture there)")
 
 # %%
 report.claim("sparsity", **chk["sparsity"])
@@ -380,8 +394,10 @@ report.claim("sparsity", **chk["sparsity"])
 # no verdict.
 
 # %%
-fig = sc.plot_predictions(list(gal.values()), methods=methods, cls=9,
-                          title="Appendix G: summed heatmaps h of blank type-9 cells")
+report.figure(sc.plot_predictions(list(gal.values()), methods=methods, cls=9,
+                                  title="Appendix G: summed heatmaps h of blank type-9 cells"),
+              "Every method's summed map h for a type-9 (no cell) evaluation image of each architecture, a "
+              "correct and a wrong prediction where there is one.", regenerates="appendix G")
 
 # %% [markdown]
 # *Paper (appendix, Fig. 1).* AlexNet with 1 to 8 additional convolutional layers shows no significant

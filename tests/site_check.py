@@ -23,6 +23,11 @@ CHROMIUM = "/usr/bin/chromium"
 _REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
 _BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
 _LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+_VISIBLE_CODE = "Array.from(document.querySelectorAll('.cell_input')).filter(e => e.offsetParent !== null).length"
+_OUTPUT_IMAGES = "document.querySelectorAll('.cell_output img').length"
+_CAPTIONS = ("Array.from(document.querySelectorAll('.cell_output p')).map(p => p.innerText.match(/^Figure (\\d+) \\(/))"
+             ".filter(m => m).map(m => Number(m[1]))")
+_BADGES = "Array.from(document.querySelectorAll('.xai-verdict')).map(e => e.innerText.trim())"
 
 
 @dataclass
@@ -34,6 +39,10 @@ class Page:
     images: int = 0
     text: str = ""
     table_headers: list[str] = field(default_factory=list)
+    visible_code: int = 0  # code cells whose source shows without a click
+    output_images: int = 0  # images among the notebook cells' outputs
+    captions: list[int] = field(default_factory=list)  # the numbers of the "Figure N (...)" captions, in order
+    badges: list[str] = field(default_factory=list)  # the verdict badges' texts
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -69,6 +78,11 @@ def _internal_target(href: str, base: str, root: Path) -> Path | None:
     return target / "index.html" if not path or path.endswith("/") else target
 
 
+def _has_anchor(page: Path, fragment: str) -> bool:
+    """Whether ``page`` has an element with id ``fragment`` (an empty fragment is the page itself)."""
+    return not fragment or f'id="{unquote(fragment)}"' in page.read_text(errors="replace")
+
+
 @contextlib.contextmanager
 def browser(executable: str = CHROMIUM):
     """A headless Chromium page (Playwright); Playwright's own browser downloads are not used."""
@@ -84,7 +98,7 @@ def browser(executable: str = CHROMIUM):
 
 def check_site(root: Path, screenshots: Path | None = None, executable: str = CHROMIUM) -> dict[str, Page]:
     """Open every page of the built site ``root`` (``_build/html``): console errors and uncaught exceptions,
-    responses >= 400, images not decoded (naturalWidth 0), internal links to missing files; a full-page
+    responses >= 400, images not decoded (naturalWidth 0), internal links to missing files or anchors; a full-page
     screenshot of each into ``screenshots``.  A page that only redirects (jupyter-book's ``index.html``) is not
     opened (the browser would leave it while being read): its target must exist."""
     if screenshots is not None:
@@ -107,12 +121,16 @@ def check_site(root: Path, screenshots: Path | None = None, executable: str = CH
             tab.goto(base + rel, wait_until="load")
             tab.wait_for_load_state("networkidle")
             page = Page(rel, images=tab.evaluate("document.images.length"), text=tab.inner_text("body"),
-                        table_headers=tab.eval_on_selector_all("th", "els => els.map(e => e.innerText.trim())"))
+                        table_headers=tab.eval_on_selector_all("th", "els => els.map(e => e.innerText.trim())"),
+                        visible_code=tab.evaluate(_VISIBLE_CODE), output_images=tab.evaluate(_OUTPUT_IMAGES),
+                        captions=tab.evaluate(_CAPTIONS), badges=tab.evaluate(_BADGES))
             page.problems += [f"image not decoded: {src}" for src in tab.evaluate(_BROKEN_IMAGES)]
             for href in tab.evaluate(_LINKS):
                 target = _internal_target(href.split("#")[0].split("?")[0], base, root)
                 if target is not None and not target.is_file():
                     page.problems.append(f"broken link: {href}")
+                elif target is not None and not _has_anchor(target, urlsplit(href).fragment):
+                    page.problems.append(f"link to a missing anchor: {href}")
             page.problems = list(dict.fromkeys(current + page.problems))
             if screenshots is not None:
                 tab.screenshot(path=str(screenshots / (rel.replace("/", "__")[:-5] + ".png")), full_page=True)

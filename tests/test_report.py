@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from xai_utils import config, report
+from xai_utils.experiments import overview
 
 PAPER_FILES = sorted(config.PAPER_NUMBERS_DIR.glob("*.yaml"))
 
@@ -86,7 +87,9 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
     report.section("one")
     v = report.claim("gbp_far", ours=0.85, verdict=report.decide(0.85 > 0.88))
     assert v.verdict == "does not hold" and "0.850" in repr(v) and "91.0 vs 88.0" in repr(v)
-    assert v._repr_markdown_().startswith("**does not hold here**: GBP-Norm beats MLS on far-OOD *(Table 1)*")
+    assert v._repr_html_().startswith('<div class="xai-claim" id="claim-gbp_far"><p><span class="xai-verdict '
+                                      'xai-does-not-hold">does not hold here</span> GBP-Norm beats MLS on far-OOD '
+                                      "<em>(Table 1)</em>")
     with pytest.raises(ValueError, match="unknown verdict 'yes'"):
         report.claim("gbp_far", ours=1, verdict="yes")
     with pytest.raises(ValueError, match="needs a why"):
@@ -96,19 +99,30 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
     untestable = report.claim("gbp_far", ours="16 images", verdict="not testable here", why="needs 300 OOD images")
     assert repr(untestable).endswith("-> not testable here")  # "here" once
     report.record("auroc", 0.5, "auroc%")
+    report.record("fig1.mls", 60.0, "auroc%", paper_id="fig1.mls")
     with pytest.raises(ValueError, match="unknown kind 'percent'"):
         report.record("x", 1.0, "percent")
     report.finish()
     printed = capsys.readouterr().out
     assert "git commit:" in printed and "wall time:" in printed and "one " in printed
     doc = json.loads((tmp_path / "salagg.json").read_text())
-    assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"}} and doc["claims"][0]["verdict"] == "does not hold"
+    assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"},
+                              "fig1.mls": {"value": 60.0, "kind": "auroc%", "paper_id": "fig1.mls"}}
+    assert doc["claims"][0]["verdict"] == "does not hold"
     assert doc["params"] == {"preset": "offline", "seed": 0, "device": "cpu"}  # only declared parameters
-    table = report.overview(tmp_path)
+    table = overview.claims(tmp_path)
     assert table.loc[0, "verdict"] == "does not hold" and table.loc[0, "paper"] == "salagg"
-    summary = report.overview_summary(table)
+    summary = overview.summary(table)
     assert summary.loc[("salagg", "offline"), "does not hold"] == 1
     assert list(summary.columns) == ["does not hold", "not testable here"]  # in the order of VERDICTS
+    html = overview.claims_html(table)
+    assert '<a href="salagg.html#claim-gbp_far">GBP-Norm beats MLS on far-OOD</a>' in html
+    assert html.count('class="xai-verdict') == 2
+    assert '<a href="salagg.html">salagg</a>' in overview.summary_html(table)
+    assert overview.chapter_href("salagg", "real", "claim-x") == "real/salagg.html#claim-x"
+    numbers = overview.numbers(tmp_path)  # only the number recorded beside the paper's, with the paper's value
+    printed = report.paper_numbers("salagg").loc["fig1.mls", "value"]
+    assert numbers[["id", "paper value", "ours"]].values.tolist() == [["fig1.mls", printed, 60.0]]
 
 
 def test_smoke_runs_write_no_results(tmp_path, monkeypatch, chapter_params):
@@ -116,7 +130,8 @@ def test_smoke_runs_write_no_results(tmp_path, monkeypatch, chapter_params):
     report.start("salagg", {"preset": "smoke"})
     report.finish()
     assert not list(tmp_path.iterdir())
-    assert isinstance(report.overview_summary(report.overview(tmp_path)), str)
+    assert overview.summary(overview.claims(tmp_path)) == overview.NO_RESULTS
+    assert overview.numbers(tmp_path).empty
 
 
 def test_without_a_results_folder_nothing_is_written(tmp_path, monkeypatch, chapter_params):
@@ -146,6 +161,12 @@ def test_figure_shows_once_with_its_caption(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     _, ax = plt.subplots()
-    report.figure(ax, "What to compare with the paper's Fig. 1.")
-    assert shown[0] is ax.figure and "Fig. 1" in shown[1].data
+    report.start("overview", {})
+    report.figure(ax, "What to compare.", regenerates="Fig. 1")
+    assert shown[0] is ax.figure and shown[1].data == "**Figure 1** (the paper's Fig. 1, regenerated). What to compare."
     assert ax.figure.number not in plt.get_fignums()  # closed: the inline backend will not draw it again
+    report.figure(plt.subplots()[0], "Ours.", regenerates=None)
+    assert shown[3].data == "**Figure 2** (ours, not in the paper). Ours."
+    report.start("overview", {})  # numbering starts again with each chapter
+    report.figure(plt.subplots()[0], "Again.", regenerates=None)
+    assert shown[5].data.startswith("**Figure 1** ")

@@ -131,6 +131,27 @@ def test_execute_writes_atomically_and_keeps_old_output_on_failure(toy):
     assert sorted(p.name for p in out.parent.iterdir()) == ["toy.ipynb"]  # no partial files left
 
 
+def test_the_book_shows_code_folded_and_injects_only_what_differs(toy, caplog):
+    """Issue 20: every code cell's source is folded by a runner-set tag (the source stays untagged), and the
+    injected cell holds only the values that differ from the parameters cell, without papermill's
+    "Passed unknown parameter" / "Unable to parse line" warnings about rule comments."""
+    out = toy / "o" / "toy.ipynb"
+    with caplog.at_level("WARNING"):
+        run.execute("toy", "offline", {"n": 4, "scale": 0.5}, out, progress=False)
+    assert not [r for r in caplog.records if "parameter" in r.getMessage() or "parse" in r.getMessage()]
+    cells = json.loads(out.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert [c["metadata"]["tags"] for c in code] == [["parameters", "hide-input"], ["injected-parameters"],
+                                                     ["hide-input"]]
+    injected = "".join(code[1]["source"])
+    assert "n = 4" in injected and "scale" not in injected and "names" not in injected
+    assert "2.0" in "".join("".join(o.get("text", "")) for o in code[2]["outputs"])
+    assert "hide-input" not in (toy / "notebooks" / "toy.py").read_text()
+    run.execute("toy", "offline", {"n": 3}, out, progress=False)  # every default: nothing injected
+    assert [c["metadata"]["tags"] for c in json.loads(out.read_text())["cells"]] == [["parameters", "hide-input"],
+                                                                                   ["hide-input"]]
+
+
 def test_plain_papermill_runs_the_paired_notebook(toy):
     """jupytext pairs the .py source with an .ipynb that plain papermill executes."""
     py = Path(sys.executable).parent

@@ -1,4 +1,4 @@
-"""The book's figure style and captioned figures (re-exported by :mod:`xai_utils.report`)."""
+"""The book's figure style, and showing a figure once with its caption (numbered by :func:`xai_utils.report.figure`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ FIGURE_DPI = 80  # figures are committed inside the executed notebooks: keep the
 def set_style() -> None:
     """One seaborn style for every figure of the book."""
     import matplotlib as mpl
+    import pandas as pd
     import seaborn as sns
 
+    pd.set_option("display.max_colwidth", None)  # a claim or quantity is never cut to "..."
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     mpl.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.figsize": (7.0, 4.0),
                          "axes.titleweight": "bold", "image.cmap": "viridis"})
@@ -24,8 +26,8 @@ def clear_axis(ax: Any) -> None:
     ax.grid(False)
 
 
-def figure(fig: Any, caption: str) -> None:
-    """Show a matplotlib figure (or the figure of an Axes) once, with its caption below it.
+def show(fig: Any, caption: str) -> None:
+    """Show a matplotlib figure (or the figure of an Axes) once, with its caption (Markdown) below it.
 
     The figure is closed after it is shown, so that the inline backend does not draw it a second time.
     """
@@ -35,4 +37,4 @@ def figure(fig: Any, caption: str) -> None:
     fig = getattr(fig, "figure", fig)
     display(fig)
     plt.close(fig)
-    display(Markdown(f"*{caption}*"))
+    display(Markdown(caption))

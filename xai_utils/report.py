@@ -15,6 +15,7 @@ import platform
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from html import escape
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import yaml
 
 from . import config
 from .cache import atomic_write
-from .figures import FIGURE_DPI, figure, set_style  # noqa: F401 - the chapters' report.figure
+from .figures import set_style, show
 from .params import defaults
 
 PAPERS = ("salagg", "s_and_i", "hermitry", "disagreement", "synthetic_cells")
@@ -123,7 +124,7 @@ def compare(paper: str, ours: Mapping[str, float], *, kind: str | Mapping[str, s
         raise KeyError(f"{paper}: ids not in data/paper_numbers/{paper}.yaml: {unknown}")
     rows = []
     for key, value in ours.items():
-        record(key, value, kind if isinstance(kind, str) else kind[key])
+        record(key, value, kind if isinstance(kind, str) else kind[key], paper_id=key)
         entry = numbers.loc[key]
         what = entry["what"] if pd.isna(entry["note"]) else f"{entry['what']} ({entry['note']})"
         paper_value = float("nan") if pd.isna(entry["value"]) else float(entry["value"])
@@ -157,17 +158,30 @@ class Verdict:
     @property
     def phrase(self) -> str:
         """The verdict with "here" once: "holds here", "not testable here"."""
-        return self.verdict if self.verdict.endswith(" here") else f"{self.verdict} here"
+        return phrase(self.verdict)
 
     def __repr__(self) -> str:
         ref = f" [{self.ref}]" if self.ref else ""
         why = f"\n  why:   {self.why}" if self.why else ""
         return f"Claim{ref}: {self.claim}\n  paper: {self.paper}\n  ours:  {self.ours}{why}\n  -> {self.phrase}"
 
-    def _repr_markdown_(self) -> str:
-        ref = f" *({self.ref})*" if self.ref else ""
-        why = f"<br>why: {self.why}" if self.why else ""
-        return f"**{self.phrase}**: {self.claim}{ref}<br>paper: {self.paper}; ours: {self.ours}{why}"
+    def _repr_html_(self) -> str:
+        ref = f" <em>({escape(self.ref)})</em>" if self.ref else ""
+        why = f"<br>why: {escape(self.why)}" if self.why else ""
+        return (f'<div class="xai-claim" id="claim-{escape(self.key)}"><p>{badge(self.verdict)} {escape(self.claim)}'
+                f"{ref}</p><p>paper: {escape(self.paper)}; ours: {escape(self.ours)}{why}</p></div>")
+
+
+def phrase(verdict: str) -> str:
+    """A verdict with "here" once: "holds here", "not testable here"."""
+    return verdict if verdict.endswith(" here") else f"{verdict} here"
+
+
+def badge(verdict: str) -> str:
+    """A verdict as a styled text badge (``book/_static/xai.css``; class ``xai-<verdict>``)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}; known: {', '.join(VERDICTS)}")
+    return f'<span class="xai-verdict xai-{verdict.replace(" ", "-")}">{phrase(verdict)}</span>'
 
 
 def decide(ok: bool) -> str:
@@ -197,6 +211,7 @@ class _Run:
     claims: list[Verdict] = field(default_factory=list)
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     wording: dict[str, dict[str, str]] | None = None  # the paper's claims, read once per chapter run
+    figures: int = 0  # figures shown so far: the next one's number
 
 
 _RUN = _Run()
@@ -246,12 +261,13 @@ TOLERANCES: dict[str, float] = {
 }
 
 
-def record(name: str, value: float, kind: str) -> float:
+def record(name: str, value: float, kind: str, *, paper_id: str | None = None) -> float:
     """Record one named number of ours for ``book/results/<paper>.json`` with its kind (a key of
-    :data:`TOLERANCES`, which says how much it may move before the results regression fails); returns it."""
+    :data:`TOLERANCES`, which says how much it may move before the results regression fails) and, where it
+    stands beside one of the paper's numbers, that number's id (the overview plots the pairs); returns it."""
     if kind not in TOLERANCES:
         raise ValueError(f"record({name!r}): unknown kind {kind!r}; known: {sorted(TOLERANCES)}")
-    _RUN.numbers[name] = {"value": float(value), "kind": kind}
+    _RUN.numbers[name] = {"value": float(value), "kind": kind} | ({"paper_id": paper_id} if paper_id else {})
     return float(value)
 
 
@@ -273,6 +289,17 @@ def start(paper: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
 def section(name: str) -> None:
     """Mark the start of a section; its wall time runs until the next section or :func:`finish`."""
     _RUN.sections.append((name, time.perf_counter()))
+
+
+def figure(fig: Any, caption: str, *, regenerates: str | None) -> None:
+    """Show a numbered, captioned figure of the running chapter (numbered from 1 by :func:`start`).
+
+    ``regenerates`` names the paper's figure or table that it regenerates ("Fig. 5.2", "Table 3"), or is
+    None for a figure of ours that the paper does not have; the caption says which.
+    """
+    _RUN.figures += 1
+    source = f"the paper's {regenerates}, regenerated" if regenerates else "ours, not in the paper"
+    show(fig, f"**Figure {_RUN.figures}** ({source}). {caption}")
 
 
 def _versions(names: Iterable[str]) -> str:
@@ -359,22 +386,3 @@ def results_diff(committed: Mapping[str, Any], fresh: Mapping[str, Any]) -> list
                             f"to {new['verdict']!r} (ours {new['ours']})")
     problems += [f"claim {text!r}: new, not in the committed results" for text in new_claims if text not in old_claims]
     return problems
-
-
-def overview(results_dir: Path | None = None) -> pd.DataFrame:
-    """One row per recorded claim of every chapter: paper, preset, claim, paper's number, ours, holds?"""
-    rows = []
-    for path in sorted(Path(results_dir or config.RESULTS_DIR).glob("*.json")):
-        doc = json.loads(path.read_text())
-        for v in doc.get("claims", []):
-            rows.append({"paper": doc["paper"], "preset": doc["preset"], "claim": v["claim"], "ref": v["ref"],
-                         "paper's number": v["paper"], "ours": v["ours"], "verdict": v["verdict"]})
-    return pd.DataFrame(rows, columns=["paper", "preset", "claim", "ref", "paper's number", "ours", "verdict"])
-
-
-def overview_summary(table: pd.DataFrame) -> pd.DataFrame | str:
-    """Claims per chapter and preset counted by verdict, or a note when no chapter has results yet."""
-    if table.empty:
-        return "No chapter has written results yet: run `make book` (or `python -m xai_utils.run all`)."
-    counts = table.groupby(["paper", "preset"])["verdict"].value_counts().unstack(fill_value=0)
-    return counts.reindex(columns=[v for v in VERDICTS if v in counts.columns])

@@ -26,7 +26,16 @@ from papermill.exceptions import PapermillExecutionError
 from . import config
 from .cache import umask
 from .config import BOOK_DIR, REPO_ROOT
-from .params import PRESETS, ParameterError, notebook_path, notebooks, parse_overrides, presets, resolve
+from .params import (
+    PRESETS,
+    ParameterError,
+    defaults,
+    notebook_path,
+    notebooks,
+    parse_overrides,
+    presets,
+    resolve,
+)
 
 
 def output_path(paper: str, preset: str) -> Path:
@@ -48,6 +57,32 @@ def check_output(out: Path, *, allow_dirty: bool = False) -> None:
             raise ParameterError(f"the tree has uncommitted changes ({', '.join(dirty[:5])}"
                                  f"{', ...' if len(dirty) > 5 else ''}): commit them so that {out.name}'s "
                                  "provenance names the code that made it, or pass --allow-dirty")
+
+
+def injected(paper: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The resolved parameters that differ from the notebook's ``parameters`` cell: what the run injects."""
+    default = defaults(paper)
+    return {k: v for k, v in params.items() if k not in default or v != default[k]}
+
+
+def present(nb: Any, params: dict[str, Any]) -> Any:
+    """The notebook as the book shows it: every code cell's source folded (``hide-input``: results and prose
+    visible, code one click away) and, after the ``parameters`` cell, papermill's ``injected-parameters``
+    cell holding only ``params`` (nothing is injected when the run keeps every default).
+
+    The tags are set here, not in ``notebooks/``, so the sources stay plain scripts.  The cell is injected
+    here rather than by ``papermill.execute_notebook(parameters=...)``, whose own parameter inference
+    warns about every line with a rule comment (``# >= 0``); the values were validated by :func:`resolve`.
+    """
+    from papermill.parameterize import parameterize_notebook
+
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("papermill", {})
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "code" and "hide-input" not in tags:
+            tags.append("hide-input")
+    return parameterize_notebook(nb, params, kernel_name="python3", language="python") if params else nb
 
 
 class Interrupted(KeyboardInterrupt):
@@ -77,8 +112,7 @@ def execute(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
     out = Path(out).expanduser().absolute() if out else default_out
     check_output(out, allow_dirty=allow_dirty)
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(notebook_path(paper))
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb = present(jupytext.read(notebook_path(paper)), injected(paper, params))
     env = {RESULTS_ENV: str(config.RESULTS_DIR if out == default_out else out.parent),
            config.DATA_ROOT_ENV: str(config.data_root())}
     saved = {k: os.environ.get(k) for k in env}
@@ -93,7 +127,7 @@ def execute(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
             jupytext.write(nb, source)
             fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".ipynb")
             os.close(fd)
-            papermill.execute_notebook(str(source), partial, parameters=params, kernel_name="python3",
+            papermill.execute_notebook(str(source), partial, kernel_name="python3",
                                        progress_bar=progress, cwd=str(out.parent))
             os.chmod(partial, 0o666 & ~umask())
             os.replace(partial, out)

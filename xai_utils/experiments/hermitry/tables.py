@@ -53,7 +53,8 @@ def method_means(h: Hermitry, *, n_boot: int, seed: int) -> pd.DataFrame:
         for run in h.table["run"].unique():
             sub = h.table[(h.table["run"] == run) & (h.table["method"] == m)]
             H, lo, hi = pooled(h, run, m, n_boot=n_boot, seed=seed)
-            row[f"{run}: mean over classes"] = report.record(f"mean.{run}.{m}", sub["H"].mean(), "fraction")
+            row[f"{run}: mean over classes"] = report.record(f"mean.{run}.{m}", sub["H"].mean(), "fraction",
+                                                                   paper_id=f"mean.method.{m}")
             row[f"{run}: pooled [95%]"] = f"{H:.3f} [{lo:.3f}, {hi:.3f}]"
         rows.append(row)
     return pd.DataFrame(rows).set_index("method").round(3)

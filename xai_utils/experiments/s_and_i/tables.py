@@ -88,13 +88,18 @@ def average_table(scores: Mapping[str, RunScores], paper_backbones: Mapping[str,
     return pd.DataFrame(rows).set_index(["run", "method"])
 
 
-def record_averages(scores: Mapping[str, RunScores]) -> None:
-    """Record every score's average FPR95 and AUROC per run for the results regression."""
+def record_averages(scores: Mapping[str, RunScores], paper_backbones: Mapping[str, str]) -> None:
+    """Record every score's average FPR95 and AUROC per run for the results regression, each with the id of
+    the paper's number it stands beside in :func:`average_table` where the paper has one (for the overview)."""
     for run, rs in scores.items():
+        table = _table(paper_backbones[run])
+        paper_method = {OURS_FOR_TABLE[table][m]: m for m in PAPER_METHODS}
         for col in rs.scores:
             fpr, auc = set_metrics(rs, col)["AVG"]
-            report.record(f"{run}.{col}.avg.fpr95", fpr, "auroc%")
-            report.record(f"{run}.{col}.avg.auroc", auc, "auroc%")
+            for metric, value in (("fpr95", fpr), ("auroc", auc)):
+                paper_id = (f"{table}.{paper_backbones[run]}.{paper_method[col]}.avg.{metric}"
+                            if col in paper_method else None)
+                report.record(f"{run}.{col}.avg.{metric}", value, "auroc%", paper_id=paper_id)
 
 
 def paper_inconsistencies() -> pd.DataFrame:
