@@ -23,7 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 _REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
 _BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
 _LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
-_VISIBLE_CODE = "Array.from(document.querySelectorAll('.cell_input')).filter(e => e.offsetParent !== null).length"
+# checkVisibility: Chromium keeps a closed <details>' content laid out (content-visibility), so offsetParent is set
+_VISIBLE_CODE = "Array.from(document.querySelectorAll('.cell_input')).filter(e => e.checkVisibility()).length"
 _OUTPUT_IMAGES = "document.querySelectorAll('.cell_output img').length"
 _CAPTIONS = ("Array.from(document.querySelectorAll('.cell_output p')).map(p => p.innerText.match(/^Figure (\\d+) \\(/))"
              ".filter(m => m).map(m => Number(m[1]))")

@@ -84,15 +84,16 @@ def test_search_finds_the_chapters(site):
 
 
 def test_a_missing_image_and_a_broken_link_are_caught(site, tmp_path):
-    """The check itself: a copy of the site with one figure deleted, one link pointing nowhere and the start page
-    redirecting to a missing page."""
+    """The check itself: a copy of the site with one figure deleted, one link pointing nowhere, one to a missing
+    anchor, and the start page redirecting to a missing page."""
     copy = tmp_path / "html"
     shutil.copytree(site, copy)
     page = copy / "book" / "salagg.html"
     html = page.read_text()
     image = next(p for p in (copy / "_images").iterdir() if p.name in html)
     image.unlink()
-    page.write_text(html.replace("</article>", '<a href="nowhere.html">a link to nowhere</a></article>', 1))
+    page.write_text(html.replace("</article>", '<a href="nowhere.html">a link to nowhere</a>'
+                                               '<a href="hermitry.html#claim-nope">a missing claim</a></article>', 1))
     index = copy / "index.html"
     index.write_text(index.read_text().replace("book/intro.html", "book/gone.html"))
     checked = check_site(copy)
@@ -100,4 +101,5 @@ def test_a_missing_image_and_a_broken_link_are_caught(site, tmp_path):
     problems = checked["book/salagg.html"].problems
     assert any(p.startswith("image not decoded") and image.name in p for p in problems), problems
     assert any(p.startswith("broken link") and p.endswith("/book/nowhere.html") for p in problems), problems
+    assert any(p.startswith("link to a missing anchor") and p.endswith("hermitry.html#claim-nope") for p in problems)
     assert not checked["book/hermitry.html"].problems  # the other pages are untouched
