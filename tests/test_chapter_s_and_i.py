@@ -107,6 +107,8 @@ def test_claims_on_a_tiny_run_can_go_either_way(tiny_resnet, tiny_images):
     beats = si.claim_beats_baselines({"tiny": rs}, bb, baselines=["msp"], n_boot=50, seed=0)
     assert beats["verdict"] in report.VERDICTS and "S&I vs MSP" in beats["ours"]
     assert si.claim_beats_baselines({"tiny": rs}, bb, baselines=["energy"], n_boot=50, seed=0)["verdict"] == "not testable here"
+    no_si_a = si.claim_beats_baselines({"tiny": rs}, {"tiny": "bit"}, baselines=["msp"], n_boot=50, seed=0)
+    assert no_si_a["verdict"] == "not testable here" and "'s_and_i_a'" in no_si_a["why"]  # was a KeyError
     # without a run on a Table 2 backbone the large-label-space claim cannot be decided; with one it reads the
     # A variants there
     assert si.claim_large_label_space({"tiny": rs}, bb, n_boot=50, seed=0)["verdict"] == "not testable here"

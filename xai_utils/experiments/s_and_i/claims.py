@@ -88,6 +88,9 @@ def claim_beats_baselines(scores: Mapping[str, RunScores], backbones: Mapping[st
     parts, lows, highs = [], [], []
     for run, rs in scores.items():
         si_col = OURS_FOR_TABLE[BACKBONE_TABLE[backbones[run]]]["s_and_i"]
+        if si_col not in rs.scores:
+            return {"ours": "", "verdict": "not testable here",
+                    "why": f"run {run} has no {LABELS[si_col]} score (its table's S&I): add {si_col!r} to `scores`"}
         present = [b for b in baselines if b in rs.scores]
         if not present:
             return {"ours": "", "verdict": "not testable here", "why": "no baseline score was computed"}
