@@ -71,10 +71,11 @@ def test_every_chapter_shows_the_paper_beside_ours_with_a_badge_per_claim(pages)
 
 def test_chapters_read_as_papers_code_folded_and_figures_numbered(pages):
     """Issue 20: no code shows without a click except a run's injected parameters; every figure among the
-    outputs has a numbered caption, numbered 1, 2, ... in order."""
+    outputs has a numbered caption, numbered 1, 2, ... in order (so none is shown twice); no object reprs."""
     for rel, page in pages.items():
         assert page.visible_code == (1 if rel.startswith("book/real/") else 0), (rel, page.visible_code)
         assert page.captions == list(range(1, page.output_images + 1)), (rel, page.captions, page.output_images)
+        assert not any(r in page.text for r in ("<Axes", "<Figure size", "<matplotlib")), rel  # no reprs
     assert sum(p.output_images for p in pages.values()) >= 30
 
 
