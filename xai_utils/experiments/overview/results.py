@@ -61,19 +61,19 @@ def summary_html(table: pd.DataFrame) -> str:
 
 
 def claims_html(table: pd.DataFrame) -> str:
-    """Every claim as one row: the claim linked to where its chapter decides it, the paper's side, ours, and
-    the verdict as a badge."""
+    """Every claim as one row of a table that fits the page: the claim linked to where its chapter decides it
+    (with chapter, preset and the paper's reference below it), the paper's side, ours, the verdict as a badge."""
     if table.empty:
         return NO_RESULTS
     rows = []
     for r in table.to_dict("records"):
         link = chapter_href(r["paper"], r["preset"], f"claim-{r['key']}")
-        cells = [escape(r["paper"]), escape(r["preset"]), f'<a href="{link}">{escape(r["claim"])}</a>',
-                 escape(r["ref"]), escape(r["paper's number"]), escape(r["ours"]), badge(r["verdict"])]
+        where = escape(" · ".join(x for x in (r["paper"], r["preset"], r["ref"]) if x))
+        cells = [f'<a href="{link}">{escape(r["claim"])}</a><br><small>{where}</small>',
+                 escape(r["paper's number"]), escape(r["ours"]), badge(r["verdict"])]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ('<table class="dataframe xai-claims"><thead><tr><th>chapter</th><th>preset</th><th>claim</th>'
-            "<th>ref</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return ('<table class="dataframe xai-claims"><thead><tr><th>claim</th><th>paper</th><th>ours</th>'
+            f"<th>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def numbers(results_dir: Path | None = None) -> pd.DataFrame:
