@@ -18,6 +18,8 @@ from torch import nn
 
 from xai_utils import attribution, bench, ood
 
+pytestmark = pytest.mark.model_forms  # the bench measures the model's forms
+
 
 def _tiny() -> bench.BenchSettings:
     return replace(
@@ -77,6 +79,12 @@ def test_every_registered_method_and_score_has_a_finite_positive_ratio(tiny_benc
     for part in (methods, scores, capture):
         for col in ("ms_per_image", "floor_ms_per_image", "ratio"):
             assert (part[col].apply(math.isfinite) & (part[col] > 0)).all(), (col, part[["name", col]])
+    for part in (methods, scores):  # the same passes in the model's fastest form (issue 22)
+        for col in ("best_form_floor_ms_per_image", "ratio_best_form"):
+            assert (part[col].apply(math.isfinite) & (part[col] > 0)).all(), (col, part[["name", col]])
+    forms = table[table.name.str.contains(" form ")].set_index("name")
+    assert {"forward form eager", "forward+backward form eager", "forward form channels_last"} <= set(forms.index)
+    assert forms.note.eq("fastest").sum() == 2 * table.config[table.name == "forward form eager"].nunique()
     # pass counting: one backward per image for saliency, n_steps for IG, F+1 evaluations for occlusion
     by = methods.set_index("name")
     assert by.loc["saliency", "passes_per_image"] == 1

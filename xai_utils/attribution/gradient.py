@@ -26,7 +26,7 @@ from captum.attr import (
 from torch import Tensor, nn
 
 from ..checks import check_images
-from ..models import captum_safe
+from ..models import captum_safe, fastest_form
 from .engine import best_chunk_size
 from .postprocess import resolve_target
 
@@ -86,6 +86,12 @@ def _prepare(model: nn.Module, x: Tensor, target) -> tuple[Tensor, Tensor]:
     return x.detach().requires_grad_(), resolve_target(model, x, target)
 
 
+def fast(model: nn.Module, x: Tensor, passes: int) -> nn.Module:
+    """The model's fastest form (:func:`~xai_utils.models.form.fastest_form`) for a method that runs a
+    forward+backward pass of ``passes`` images per input image; the eager model itself in the notebooks."""
+    return fastest_form(model, x, backward=True, workload=len(x) * passes).module
+
+
 def in_groups(x: Tensor, size: int, fn: Callable[[slice], Tensor]) -> Tensor:
     """``fn(images)`` over consecutive slices of at most ``size`` of x's images, concatenated.
 
@@ -125,14 +131,14 @@ def saliency(model: nn.Module, x: Tensor, target: int | Tensor | None = None, *,
     the paper's original definition).  Returns (N, C, H, W).
     """
     x, target = _prepare(model, x, target)
-    return Saliency(model).attribute(x, target=target, abs=abs)
+    return Saliency(fast(model, x, 1)).attribute(x, target=target, abs=abs)
 
 
 @detached
 def input_x_gradient(model: nn.Module, x: Tensor, target: int | Tensor | None = None) -> Tensor:
     """Input times gradient (Shrikumar et al., arXiv:1605.01713).  x : (N, C, H, W) -> (N, C, H, W)."""
     x, target = _prepare(model, x, target)
-    return InputXGradient(model).attribute(x, target=target)
+    return InputXGradient(fast(model, x, 1)).attribute(x, target=target)
 
 
 @detached
@@ -161,7 +167,7 @@ def integrated_gradients(
     chunk = best_chunk_size(model, x, backward=True) if internal_batch_size is None else internal_batch_size
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"internal_batch_size must be a positive int, got {internal_batch_size!r}")
-    ig = IntegratedGradients(model)
+    ig = IntegratedGradients(fast(model, x, n_steps))
     return in_groups(
         x,
         chunk,
@@ -202,11 +208,12 @@ def gradient_shap(
     )
     noise = torch.randn((n_samples, *x.shape[1:]), generator=gen, dtype=torch.float64).to(x.device, x.dtype)
     b = base[idx.to(base.device)].unsqueeze(0)  # (1, S, C, H, W)
+    net = fast(model, x, n_samples)
 
     def group(images: slice) -> Tensor:
         xn = x[images].unsqueeze(1) + stdevs * noise.unsqueeze(0)  # (n, S, C, H, W)
         point = (b + alpha * (xn - b)).flatten(0, 1).requires_grad_()
-        out = model(point).gather(1, target[images].repeat_interleave(n_samples).unsqueeze(1)).sum()
+        out = net(point).gather(1, target[images].repeat_interleave(n_samples).unsqueeze(1)).sum()
         (grad,) = torch.autograd.grad(out, point)
         return (grad.view_as(xn) * (xn - b)).mean(dim=1)
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import config
+from .forms import best_form_floors
 from .machine import load_average, machine_info
 from .reference import captum_compare, captum_ig, zennit_lrp
 from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting, row
@@ -120,9 +121,10 @@ def _grid(h: int, w: int, g: int, device: torch.device) -> Tensor:
 
 def bench_forward(
     model: nn.Module, x: Tensor, s: ImageSetting, settings: BenchSettings, device: torch.device
-) -> tuple[list[dict[str, Any]], Floors]:
-    """Forward time per image over batch sizes, the engine's chunk sizes, and the :class:`Floors`
-    (reference passes: the method batches, the engine chunks and, forward only, the best batch)."""
+) -> tuple[list[dict[str, Any]], Floors, Floors]:
+    """Forward time per image over batch sizes, the engine's chunk sizes, the model's forms, the :class:`Floors`
+    (reference passes: the method batches, the engine chunks and, forward only, the best batch) and the
+    floors of the model's fastest form."""
     from .. import attribution
 
     rows = []
@@ -130,18 +132,8 @@ def bench_forward(
     best_b = min(fwd, key=fwd.get)
     fwd_best = fwd[best_b]
     for b, t in fwd.items():
-        rows.append(
-            row(
-                device,
-                "forward",
-                f"forward batch {b}",
-                config=f"{s.size}x{s.size}",
-                n_images=b,
-                ms_per_image=1e3 * t,
-                ratio=t / fwd_best,
-                note="best" if b == best_b else "",
-            )
-        )
+        rows.append(row(device, "forward", f"forward batch {b}", config=f"{s.size}x{s.size}", n_images=b,
+                        ms_per_image=1e3 * t, ratio=t / fwd_best, note="best" if b == best_b else ""))
     chunk = attribution.best_chunk_size(model, x, device)
     t_chunk = forward_times(model, x, [chunk], settings.repeats)[chunk]
     rows.append(
@@ -183,7 +175,8 @@ def bench_forward(
                 note="best_chunk_size(backward=True) picked it" if n == chunk_fb else "",
             )
         )
-    return rows, floors
+    form_rows, best_floors = best_form_floors(model, xb, tx, best_b, chunk_fb, s, settings, device)
+    return rows + form_rows, floors, best_floors
 
 
 def bench_methods(
@@ -194,8 +187,10 @@ def bench_methods(
     floors: Floors,
     counter: PassCounter,
     device: torch.device,
+    best_floors: Floors | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per attribution method, each timed beside its floor's reference passes."""
+    """One row per attribution method, each timed beside its floor's reference passes (and the same passes
+    in the model's fastest form: ``best_floors``)."""
     from .. import attribution
 
     names = settings.methods or tuple(attribution.METHODS)
@@ -218,7 +213,7 @@ def bench_methods(
         def call(name=name, xs=xs, target=target, params=params):
             return attribution.attribute(name, model, xs, target, **params)
 
-        m = measure(call, floors, counter, device, settings.repeats)
+        m = measure(call, floors, counter, device, settings.repeats, best_floors)
         if pert:
             passes = m.forwards / n
             if name == "anchor_beam":
@@ -298,8 +293,10 @@ def bench_scores(
     floors: Floors,
     counter: PassCounter,
     device: torch.device,
+    best_floors: Floors | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per OOD score: time per image against (forward floor + backward floor), side by side."""
+    """One row per OOD score: time per image against (forward floor + backward floor), side by side, and
+    against the same passes in the model's fastest form (``best_floors``)."""
     from .. import ood
 
     names = settings.scores or tuple(ood.SCORES)
@@ -312,7 +309,7 @@ def bench_scores(
         def call(name=name, kw=kw):
             return ood.SCORES[name](model, xs, **kw)
 
-        m = measure(call, floors, counter, device, settings.repeats)
+        m = measure(call, floors, counter, device, settings.repeats, best_floors)
         rows.append(
             row(
                 device,
@@ -364,14 +361,14 @@ def run(
             x, _ = _cells(max(n_max, 64), s.size, seed=7)
             x = x.to(dev)
             say(f"{s.size}x{s.size}: forward times over batch sizes")
-            forward_rows, floors = bench_forward(model, x, s, settings, dev)
+            forward_rows, floors, best_floors = bench_forward(model, x, s, settings, dev)
             rows += forward_rows
             say(f"{s.size}x{s.size}: attribution methods")
-            rows += bench_methods(model, x, s, settings, floors, counter, dev)
+            rows += bench_methods(model, x, s, settings, floors, counter, dev, best_floors)
             rows += bench_capture(model, x, s, settings, dev)
             say(f"{s.size}x{s.size}: OOD scores")
             id_x, _ = _cells(64, s.size, seed=3)
-            rows += bench_scores(model, x, id_x.to(dev), s, settings, floors, counter, dev)
+            rows += bench_scores(model, x, id_x.to(dev), s, settings, floors, counter, dev, best_floors)
     finally:
         counter.remove()
     total = time.perf_counter() - start

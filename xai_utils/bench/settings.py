@@ -16,6 +16,8 @@ COLUMNS = [
     "ms_per_image",
     "floor_ms_per_image",
     "ratio",
+    "best_form_floor_ms_per_image",
+    "ratio_best_form",
     "passes_per_image",
     "library",
     "library_ms_per_image",
@@ -63,6 +65,7 @@ class BenchSettings:
     arch_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. a narrower net for tests
     train: bool = True
     captum: bool = True
+    compile: bool = True  # try torch.compile among the model's forms (compiling costs ~10-60 s per form)
     methods: tuple[str, ...] | None = None  # None: every registered method
     scores: tuple[str, ...] | None = None  # None: every registered OOD score
 
@@ -73,7 +76,7 @@ class BenchSettings:
 
     @classmethod
     def quick(cls) -> BenchSettings:
-        """A CI-sized run (``--quick``): 32 px only, best of 2, a 3-epoch training."""
+        """A CI-sized run (``--quick``): 32 px only, best of 2, a 3-epoch training, no torch.compile."""
         return cls(
             images=(ImageSetting(32, 16, 8),),
             repeats=2,
@@ -81,6 +84,7 @@ class BenchSettings:
             cells_n=1000,
             train_n=(1200, 300, 600),
             train_overrides={"epochs": 3},
+            compile=False,
         )
 
 

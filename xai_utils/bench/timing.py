@@ -94,6 +94,7 @@ class PassCounter:
             if output.requires_grad:
                 output.register_hook(lambda g: add_backward(n))
 
+        hook.form_safe = True  # a copy of the model (its channels_last form) shares the closure and counts too
         head = getattr(model, "head", None)
         self._handle = (head if isinstance(head, nn.Module) else model).register_forward_hook(hook)
 
@@ -188,6 +189,7 @@ class Measurement:
     backwards: int
     rss_mb: float
     cuda_mb: float
+    floor_best: float = math.nan  # the same passes in the model's fastest form
 
     def columns(self, n: int) -> dict[str, Any]:
         """The result-row columns for a call on ``n`` images: times per image, ratio, memory, passes."""
@@ -196,6 +198,8 @@ class Measurement:
             "ms_per_image": 1e3 * self.seconds / n,
             "floor_ms_per_image": 1e3 * self.floor / n,
             "ratio": self.seconds / self.floor if self.floor else math.nan,
+            "best_form_floor_ms_per_image": 1e3 * self.floor_best / n,
+            "ratio_best_form": self.seconds / self.floor_best if self.floor_best else math.nan,
             "peak_rss_mb": self.rss_mb,
             "cuda_peak_mb": self.cuda_mb,
             "note": f"{self.forwards / n:.0f} forwards, {self.backwards / n:.0f} backwards per image",
@@ -203,16 +207,21 @@ class Measurement:
 
 
 def measure(
-    call: Callable[[], Any], floors: Floors, counter: PassCounter, device: torch.device, repeats: int
+    call: Callable[[], Any], floors: Floors, counter: PassCounter, device: torch.device, repeats: int,
+    best_floors: Floors | None = None,
 ) -> Measurement:
-    """Warm ``call`` up (safe copies, chunk sizes, captum setup), run it once counting its passes and
-    peak memory, then time it beside its floor (:meth:`Floors.time_beside`, best of ``repeats``)."""
+    """Warm ``call`` up (safe copies, chunk sizes, model forms, captum setup), run it once counting its
+    passes and peak memory, then time it beside its floor (:meth:`Floors.time_beside`, best of ``repeats``)
+    and, given ``best_floors``, the same passes in the model's fastest form."""
     call()
     with PeakMemory(device) as mem, counter.count():
         output = call()
     forwards, backwards = counter.forward, counter.backward
     t, floor = floors.time_beside(call, device, repeats, forwards, backwards)
-    return Measurement(output, t, floor, forwards, backwards, mem.rss_mb, mem.cuda_mb)
+    floor_best = math.nan
+    if best_floors is not None:
+        _, floor_best = best_floors.time_beside(lambda: None, device, repeats, forwards, backwards)
+    return Measurement(output, t, floor, forwards, backwards, mem.rss_mb, mem.cuda_mb, floor_best)
 
 
 def _fitting(steps: dict[int, Callable[[], Any]], images: int) -> dict[int, Callable[[], Any]]:

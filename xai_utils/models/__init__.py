@@ -13,10 +13,13 @@ Contract: inputs ``(N, C, H, W)`` in [0, 1] (a :class:`Normalize` module comes f
 * :mod:`.cached`: the trainer through the shipped-model store and cache (``cached_classifier``,
   ``benchmark_classifier``, ``DEFAULT_OFFLINE``).
 * :mod:`.safe`: ``captum_safe(model)``, a copy without reused / in-place / functional ReLUs.
+* :mod:`.form`: the model in its fastest form (eager, channels_last, torch.compile), chosen by measurement
+  (``fastest_form``, ``forced``).
 """
 
 from .cached import DEFAULT_OFFLINE, benchmark_classifier, cached_classifier
 from .checkpoints import resolve_cifar_checkpoint
+from .form import FORMS, ModelForm, as_form, fastest_form, forced
 from .real import (
     CifarResNet,
     OpenOODResNet18,
@@ -33,6 +36,11 @@ from .small import Classifier, Normalize, SmallAlexNet, SmallResNet, SmallVGG
 from .train import RegularEvaluation, TrainResult, accuracy, cpu_state, fit, train_classifier
 
 __all__ = [
+    "FORMS",
+    "ModelForm",
+    "as_form",
+    "fastest_form",
+    "forced",
     "ARCHITECTURES",
     "DEFAULT_OFFLINE",
     "PAPER_ARCHITECTURES",

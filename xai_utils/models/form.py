@@ -1,0 +1,164 @@
+"""The model in its fastest form: eager, ``channels_last``, ``torch.compile``, or both, chosen by measurement.
+
+:func:`fastest_form` times a model's forward (or forward+backward) pass in each form on the caller's batch
+shape and device, keeps only forms whose outputs (and input gradients) equal the eager model's within
+:data:`RTOL`, and caches the choice per model, device, shape, dtype and direction.  The attribution engine and
+the gradient methods call it, so every method runs the fastest form without being told.
+
+It returns the eager model unchanged, measuring nothing, when
+
+* torch's deterministic algorithms are on (``config.setup``, i.e. in every notebook): a form that a timing
+  picks could move results in the last float bits, and the executed notebooks must repeat exactly;
+* a module of the model has hooks: a form is a copy (``channels_last``) or a traced graph (``compile``) in
+  which the caller's hooks would not fire (e.g. the hermitry chapter's encoding capture);
+* the calls so far are small (their ``workload`` adds up to fewer than :data:`MEASURE_WORTH_BATCHES`
+  batches): measuring would cost more than a faster form could save (once they add up, it measures);
+* :func:`forced` says which form to use (the bench and the equality tests).
+
+``torch.compile`` costs seconds to minutes once per model and shape, so it is a candidate only when the
+call's work at the eager speed (``workload`` passes) would take longer than :data:`COMPILE_WORTH_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+FORMS = ("eager", "channels_last", "compile", "channels_last+compile")
+#: Largest relative difference (max |a - b| / max |a|) from the eager model's outputs and input gradients.
+RTOL = 1e-5
+#: A compiled form is tried only when the passes asked for so far, at the eager speed, took longer than this.
+COMPILE_WORTH_SECONDS = 120.0
+#: Forms are measured only for calls of at least this many probe batches (measuring costs about eight).
+MEASURE_WORTH_BATCHES = 16
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FORCED: list[str] = []
+
+
+class ChannelsLast(nn.Module):
+    """A ``channels_last`` copy of a model that takes and returns ordinary tensors (the original is untouched)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+def as_form(model: nn.Module, form: str) -> nn.Module:
+    """``model`` in ``form`` (one of :data:`FORMS`); "eager" is the model itself."""
+    if form not in FORMS:
+        raise ValueError(f"unknown model form {form!r}; known: {', '.join(FORMS)}")
+    out = ChannelsLast(model) if "channels_last" in form else model
+    return torch.compile(out, dynamic=False) if "compile" in form else out
+
+
+@dataclass
+class ModelForm:
+    """The chosen form and what was measured: seconds per image of each tried form, and why others were left."""
+
+    form: str
+    module: nn.Module
+    seconds_per_image: dict[str, float] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def forced(form: str) -> Iterator[None]:
+    """Within the block :func:`fastest_form` returns ``form`` (uncached, unmeasured), also under determinism."""
+    if form not in FORMS:
+        raise ValueError(f"unknown model form {form!r}; known: {', '.join(FORMS)}")
+    _FORCED.append(form)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    """Whether a module has a hook that a form might not run; hooks marked ``form_safe`` (plain closures
+    that count or observe, e.g. the bench's pass counter, which a copy shares) do not count."""
+    return any(not getattr(hook, "form_safe", False)
+               for m in model.modules()
+               for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks)
+               for hook in hooks.values())
+
+
+def _pass(module: nn.Module, batch: Tensor, backward: bool) -> tuple[Tensor, Tensor | None]:
+    batch = batch.detach().requires_grad_(backward)
+    with torch.set_grad_enabled(backward):
+        out = module(batch)
+        grad = torch.autograd.grad(out.sum(), batch)[0] if backward else None
+    return out.detach(), grad
+
+
+def _close(a: Tensor, b: Tensor) -> bool:
+    return bool((a - b).abs().max() <= RTOL * a.abs().max().clamp_min(1e-12))
+
+
+def _seconds(module: nn.Module, batch: Tensor, backward: bool, repeats: int = 3) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        if batch.device.type == "cuda":
+            torch.cuda.synchronize(batch.device)
+        t0 = time.perf_counter()
+        _pass(module, batch, backward)
+        if batch.device.type == "cuda":
+            torch.cuda.synchronize(batch.device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool = False,
+                 workload: int = 0, candidates: Sequence[str] = FORMS) -> ModelForm:
+    """The fastest of :data:`FORMS` for ``model`` on images shaped like ``x`` (only ``x[:1]`` is used), timed
+    at ``batch`` images per pass (forward+backward w.r.t. the input with ``backward=True``), among the forms
+    whose outputs equal the eager model's within :data:`RTOL`.  ``workload``: images the caller will pass,
+    added up over the calls until they are worth measuring (compiled forms are tried only when they could
+    repay their compile time).  ``candidates``: the forms
+    to try besides eager.  See the module doc for when the eager model is returned without measuring."""
+    if _FORCED:
+        return ModelForm(_FORCED[-1], as_form(model, _FORCED[-1]))
+    if torch.are_deterministic_algorithms_enabled() or _has_hooks(model):
+        return ModelForm("eager", model)
+    key = (str(x.device), tuple(x.shape[1:]), x.dtype, backward, batch, tuple(candidates))
+    per_model = _CACHE.setdefault(model, {})
+    if isinstance(per_model.get(key), ModelForm):
+        return per_model[key]
+    workload += per_model.get(key, 0)  # images asked for so far: many small calls add up
+    if workload < MEASURE_WORTH_BATCHES * batch:
+        per_model[key] = workload
+        return ModelForm("eager", model)
+    one = x[:1].detach()
+    probe = one.expand(batch, *one.shape[1:]).contiguous()
+    reference = _pass(model, probe, backward)
+    eager = _seconds(model, probe, backward) / batch
+    chosen = ModelForm("eager", model, {"eager": eager})
+    for form in [f for f in FORMS[1:] if f in candidates]:
+        if "compile" in form and eager * workload < COMPILE_WORTH_SECONDS:
+            chosen.left_out[form] = f"{workload} images take ~{eager * workload:.0f} s eager: not worth compiling"
+            continue
+        try:
+            module = as_form(model, form)
+            out = _pass(module, probe, backward)
+        except Exception as err:  # noqa: BLE001 - a form the platform cannot build is simply not a candidate
+            chosen.left_out[form] = f"{type(err).__name__}: {str(err)[:200]}"
+            continue
+        if not all(_close(a, b) for a, b in zip(reference, out, strict=True) if a is not None):
+            chosen.left_out[form] = f"outputs differ from the eager model's by more than {RTOL:g} (relative)"
+            continue
+        chosen.seconds_per_image[form] = _seconds(module, probe, backward) / batch
+        if chosen.seconds_per_image[form] < chosen.seconds_per_image[chosen.form]:
+            chosen.form, chosen.module = form, module
+    per_model[key] = chosen
+    return chosen
