@@ -56,8 +56,9 @@ def test_the_choice_is_measured_only_where_it_may_be_used(tiny_resnet, tiny_imag
     chosen = F.fastest_form(tiny_resnet, tiny_images, batch=8, backward=True, workload=10_000,
                             candidates=("channels_last",))
     assert set(chosen.seconds_per_image) == {"eager", "channels_last"} and chosen.form in chosen.seconds_per_image
-    assert F.fastest_form(tiny_resnet, tiny_images, batch=8, backward=True, workload=10_000,
-                          candidates=("channels_last",)) is chosen  # cached
+    again = F.fastest_form(tiny_resnet, tiny_images, batch=8, backward=True, workload=10_000,
+                           candidates=("channels_last",))
+    assert again.seconds_per_image is chosen.seconds_per_image and again.module is chosen.module  # cached
     compiled = F.fastest_form(tiny_resnet, tiny_images, batch=8, workload=200)  # 25 batches, milliseconds
     assert "not worth compiling" in compiled.left_out["compile"]
     handle = tiny_resnet.head.register_forward_hook(lambda *a: None)  # someone observes the model
@@ -68,6 +69,20 @@ def test_the_choice_is_measured_only_where_it_may_be_used(tiny_resnet, tiny_imag
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)  # the notebooks
     assert F.fastest_form(models.SmallResNet(num_classes=3, width=4), tiny_images, batch=8,
                           workload=10_000).form == "eager"
+
+
+def test_the_cache_keeps_no_model_alive(tiny_images, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    for candidates in (("channels_last",), ()):  # a copy chosen, or the eager model itself
+        model = models.SmallResNet(num_classes=3, width=4).double().eval()
+        assert F.fastest_form(model, tiny_images, batch=8, workload=10_000, candidates=candidates).seconds_per_image
+        ref = weakref.ref(model)
+        del model
+        gc.collect()
+        assert ref() is None, candidates
 
 
 def test_a_form_that_changes_the_results_is_left_out(tiny_resnet, tiny_images, monkeypatch):

@@ -27,7 +27,7 @@ import math
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -56,10 +56,13 @@ class ChannelsLast(nn.Module):
 
 
 def as_form(model: nn.Module, form: str) -> nn.Module:
-    """``model`` in ``form`` (one of :data:`FORMS`); "eager" is the model itself."""
+    """``model`` in ``form`` (one of :data:`FORMS`); "eager" is the model itself, every other form works on a
+    copy (so a cached form holds no reference to the model, and the model is never changed)."""
     if form not in FORMS:
         raise ValueError(f"unknown model form {form!r}; known: {', '.join(FORMS)}")
-    out = ChannelsLast(model) if "channels_last" in form else model
+    if form == "eager":
+        return model
+    out = ChannelsLast(model) if "channels_last" in form else copy.deepcopy(model)
     return torch.compile(out, dynamic=False) if "compile" in form else out
 
 
@@ -68,7 +71,7 @@ class ModelForm:
     """The chosen form and what was measured: seconds per image of each tried form, and why others were left."""
 
     form: str
-    module: nn.Module
+    module: nn.Module | None
     seconds_per_image: dict[str, float] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
 
@@ -134,7 +137,8 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool
     key = (str(x.device), tuple(x.shape[1:]), x.dtype, backward, batch, tuple(candidates))
     per_model = _CACHE.setdefault(model, {})
     if isinstance(per_model.get(key), ModelForm):
-        return per_model[key]
+        cached = per_model[key]
+        return replace(cached, module=model) if cached.form == "eager" else cached
     workload += per_model.get(key, 0)  # images asked for so far: many small calls add up
     if workload < MEASURE_WORTH_BATCHES * batch:
         per_model[key] = workload
@@ -160,5 +164,5 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool
         chosen.seconds_per_image[form] = _seconds(module, probe, backward) / batch
         if chosen.seconds_per_image[form] < chosen.seconds_per_image[chosen.form]:
             chosen.form, chosen.module = form, module
-    per_model[key] = chosen
+    per_model[key] = replace(chosen, module=None) if chosen.form == "eager" else chosen  # no cycle to the key
     return chosen
