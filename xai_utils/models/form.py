@@ -128,8 +128,9 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool
     at ``batch`` images per pass (forward+backward w.r.t. the input with ``backward=True``), among the forms
     whose outputs equal the eager model's within :data:`RTOL`.  ``workload``: images the caller will pass,
     added up over the calls until they are worth measuring (compiled forms are tried only when they could
-    repay their compile time).  ``candidates``: the forms
-    to try besides eager.  See the module doc for when the eager model is returned without measuring."""
+    repay their compile time).  ``candidates``: the forms to try besides eager.  See the module doc for when
+    the eager model is returned without measuring.  A compiled form recompiles for each new batch size
+    (``dynamic=False``), e.g. a call's smaller last chunk."""
     if _FORCED:
         return ModelForm(_FORCED[-1], as_form(model, _FORCED[-1]))
     if torch.are_deterministic_algorithms_enabled() or _has_hooks(model):
