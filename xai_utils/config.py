@@ -6,11 +6,14 @@ means the same thing everywhere (CUDA when available, else CPU).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import subprocess
 import sys
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use 'auto' or 'cpu'")
     return dev
+
+
+def best_time(fn: Callable[[], Any], device: torch.device, repeats: int = 1) -> float:
+    """Best wall time (s) of ``repeats`` calls of ``fn`` (at least one), with CUDA synchronised around each
+    call on a GPU ``device``; the caller has warmed ``fn`` up."""
+    best = math.inf
+    for _ in range(max(1, repeats)):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def seed_everything(seed: int) -> None:

@@ -16,7 +16,6 @@ Features: integer label maps or boolean membership stacks (see :mod:`.segmentati
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_images
+from ..config import best_time
 from ..models.form import fastest_form
 from .postprocess import resolve_target
 from .segmentation import grid
@@ -126,11 +126,6 @@ _SCORES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 
 
 # ------------------------------------------------------------------------------------------ engine
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 #: Chunk size used when deterministic algorithms are on (the best CPU batch of the small offline nets).
 DETERMINISTIC_CHUNK = 64
 
@@ -171,14 +166,14 @@ def best_chunk_size(
 
     def seconds(c: int) -> float:
         batch = one.expand(c, *one.shape[1:]).contiguous().requires_grad_(backward)
-        _sync(device)
-        t0 = time.perf_counter()
-        with torch.set_grad_enabled(backward):
-            out = model(batch)
-            if backward:
-                torch.autograd.grad(out.sum(), batch)
-        _sync(device)
-        return time.perf_counter() - t0
+
+        def one_pass() -> None:
+            with torch.set_grad_enabled(backward):
+                out = model(batch)
+                if backward:
+                    torch.autograd.grad(out.sum(), batch)
+
+        return best_time(one_pass, device)
 
     # Round one warms every size up (allocator, thread pool: the first passes on a CPU run up to 2x
     # slow) and drops sizes that run out of memory or exceed the time budget; then three rounds over

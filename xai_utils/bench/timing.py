@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,22 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Best wall time (s) of ``repeats`` calls of ``fn`` (the caller has warmed it up)."""
-    best = math.inf
-    for _ in range(max(1, repeats)):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+from ..config import best_time
 
 
 def _rss_mb() -> float:

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
+
+from ..config import best_time
 
 FORMS = ("eager", "channels_last", "compile", "channels_last+compile")
 #: Largest relative difference (max |a - b| / max |a|) from the eager model's outputs and input gradients.
@@ -109,19 +109,6 @@ def _close(a: Tensor, b: Tensor) -> bool:
     return bool((a - b).abs().max() <= RTOL * a.abs().max().clamp_min(1e-12))
 
 
-def _seconds(module: nn.Module, batch: Tensor, backward: bool, repeats: int = 3) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        if batch.device.type == "cuda":
-            torch.cuda.synchronize(batch.device)
-        t0 = time.perf_counter()
-        _pass(module, batch, backward)
-        if batch.device.type == "cuda":
-            torch.cuda.synchronize(batch.device)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool = False,
                  workload: int = 0, candidates: Sequence[str] = FORMS) -> ModelForm:
     """The fastest of :data:`FORMS` for ``model`` on images shaped like ``x`` (only ``x[:1]`` is used), timed
@@ -147,7 +134,7 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool
     one = x[:1].detach()
     probe = one.expand(batch, *one.shape[1:]).contiguous()
     reference = _pass(model, probe, backward)
-    eager = _seconds(model, probe, backward) / batch
+    eager = best_time(lambda: _pass(model, probe, backward), probe.device, 3) / batch
     chosen = ModelForm("eager", model, {"eager": eager})
     for form in [f for f in FORMS[1:] if f in candidates]:
         if "compile" in form and eager * workload < COMPILE_WORTH_SECONDS:
@@ -162,7 +149,7 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool
         if not all(_close(a, b) for a, b in zip(reference, out, strict=True) if a is not None):
             chosen.left_out[form] = f"outputs differ from the eager model's by more than {RTOL:g} (relative)"
             continue
-        chosen.seconds_per_image[form] = _seconds(module, probe, backward) / batch
+        chosen.seconds_per_image[form] = best_time(lambda module=module: _pass(module, probe, backward), probe.device, 3) / batch
         if chosen.seconds_per_image[form] < chosen.seconds_per_image[chosen.form]:
             chosen.form, chosen.module = form, module
     per_model[key] = replace(chosen, module=None) if chosen.form == "eager" else chosen  # no cycle to the key
