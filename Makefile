@@ -26,14 +26,14 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA_ROOT := $(shell $(PYTHON) -c "import os; print(os.path.abspath(os.environ.get('XAI_DATA_ROOT', '../shared/data')))")
 
-.PHONY: venv book models notebooks test test-fast test-nbval test-results test-site test-models bench lock lint clean
+.PHONY: venv book models notebooks test test-fast test-nbval test-results test-site test-models bench scaling lock lint clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements-lock.txt -e ".[book,test]"
+	$(PY) -m pip install -q -c requirements-lock.txt -e ".[book,test,cluster]"
 	# Ribeiro et al.'s Anchor (hermitry chapter); its declared dependencies (spacy, lime) serve text only
 	$(PY) -m pip install -q --no-deps -c requirements-lock.txt anchor-exp
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (xai-repro)" > /dev/null
@@ -94,6 +94,11 @@ test-models: venv
 
 bench: venv
 	$(PY) -m xai_utils.bench $(if $(QUICK),--quick,) $(if $(DEVICE),--device $(DEVICE),)
+
+# book/scaling.md: Ray's speed-up on 1 and 2 local workers and the projected cost of every full preset
+scaling: venv
+	$(PY) -m xai_utils.bench --scaling $(if $(QUICK),--quick,) $(if $(DEVICE),--device $(DEVICE),)
+	$(if $(QUICK),,$(PY) -m xai_utils.bench --scaling --write-page)
 
 lock: venv
 	{ echo "# Exact versions installed by make (pip constraints); regenerate with make lock."; \

@@ -42,6 +42,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 data_root = ""
 checkpoints = ["resnet20", "resnet56"]
 size = 32  # >= 16
@@ -72,7 +75,8 @@ from xai_utils.experiments import disagreement as dg
 
 params = report.start("disagreement", globals())
 dg.check_shares(ks, k)
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 settings = dg.MapSettings(occlusion_window=occlusion_window, occlusion_stride=occlusion_stride, ig_steps=ig_steps,
                           gs_samples=gs_samples, lrp_epsilon=lrp_epsilon, batch_images=batch_images)
 

@@ -38,6 +38,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 data_root = ""
 classes = [0, 2, 4]  # >= 0
 n_val = 50  # >= 2
@@ -70,7 +73,8 @@ from xai_utils import config, report
 from xai_utils.experiments import hermitry as hm
 
 params = report.start("hermitry", globals())
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 settings = hm.PerturbSettings(occlusion_window=occlusion_window, occlusion_stride=occlusion_stride,
                               n_samples=n_samples, kernel_width=kernel_width, anchor_images=anchor_images,
                               chunk_images=chunk_images)

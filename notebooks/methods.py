@@ -29,6 +29,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 size = 32  # >= 16
 n_train = 2000  # >= 10
 n_val = 80  # >= 2
@@ -43,7 +46,8 @@ from xai_utils import config, data, models, report
 from xai_utils.experiments import methods as ex
 
 params = report.start("methods", globals())
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 
 # %% [markdown]
 # ## The model

@@ -39,6 +39,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 data_root = ""
 sizes = [32, 64]  # >= 16
 archs = ["small_resnet", "small_vgg"]  # names in xai_utils.models.ARCHITECTURES
@@ -75,7 +78,8 @@ from xai_utils import config, report
 from xai_utils.experiments import s_and_i as si
 
 params = report.start("s_and_i", globals())
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 settings = si.SISettings(steps=steps, step_size=step_size, accumulate=accumulate, gradient=gradient)
 
 # %% [markdown]

@@ -49,6 +49,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 data_root = ""
 sizes = [32, 64]  # >= 16
 archs = ["small_resnet", "small_vgg"]  # names in xai_utils.models.ARCHITECTURES
@@ -82,7 +85,8 @@ from xai_utils import config, ood, report
 from xai_utils.experiments import salagg
 
 params = report.start("salagg", globals())
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 
 # %% [markdown]
 # ## Benchmarks and classifiers

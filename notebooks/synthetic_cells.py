@@ -36,6 +36,9 @@ preset = "offline"
 seed = 0  # >= 0
 device = "auto"
 threads = 2  # >= 1
+engine = "local"  # names in xai_utils.parallel.ENGINES
+ray_address = ""
+ray_gpus_per_task = 0.0  # >= 0
 n_train = 1500  # >= 10
 n_val_shards = 4  # >= 1
 shard_size = 50  # >= 1
@@ -76,7 +79,8 @@ from xai_utils import config, report
 from xai_utils.experiments import synthetic_cells as sc
 
 params = report.start("synthetic_cells", globals())
-dev = config.setup(seed, device=device, threads=threads)
+dev = config.setup(seed, device=device, threads=threads, engine=engine, ray_address=ray_address,
+                   ray_gpus_per_task=ray_gpus_per_task)
 
 # %% [markdown]
 # ## The data (Fig. 2)

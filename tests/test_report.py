@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from xai_utils import config, report
@@ -105,6 +106,8 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
     report.finish()
     printed = capsys.readouterr().out
     assert "git commit:" in printed and "wall time:" in printed and "one " in printed
+    assert "engine: local (in this process)" in printed
+    assert "model form: eager" in printed if torch.are_deterministic_algorithms_enabled() else "fastest measured" in printed
     doc = json.loads((tmp_path / "salagg.json").read_text())
     assert doc["numbers"] == {"auroc": {"value": 0.5, "kind": "auroc%"},
                               "fig1.mls": {"value": 60.0, "kind": "auroc%", "paper_id": "fig1.mls"}}
@@ -125,13 +128,19 @@ def test_verdicts_and_results_file(tmp_path, monkeypatch, capsys, chapter_params
     assert numbers[["id", "paper value", "ours"]].values.tolist() == [["fig1.mls", printed, 60.0]]
 
 
-def test_smoke_runs_write_no_results(tmp_path, monkeypatch, chapter_params):
+def test_smoke_runs_write_no_results_into_the_book(tmp_path, monkeypatch, chapter_params):
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path)
     monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path))
     report.start("salagg", {"preset": "smoke"})
     report.finish()
     assert not list(tmp_path.iterdir())
     assert overview.summary(overview.claims(tmp_path)) == overview.NO_RESULTS
     assert overview.numbers(tmp_path).empty
+    elsewhere = tmp_path / "elsewhere"  # a smoke run with --out elsewhere (the Ray equality test compares them)
+    monkeypatch.setenv(report.RESULTS_ENV, str(elsewhere))
+    report.start("salagg", {"preset": "smoke"})
+    report.finish()
+    assert [p.name for p in elsewhere.iterdir()] == ["salagg.smoke.json"]
 
 
 def test_without_a_results_folder_nothing_is_written(tmp_path, monkeypatch, chapter_params):

@@ -109,12 +109,25 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup(seed: int = 0, *, device: str = "auto", threads: int | None = 2, deterministic: bool = True) -> torch.device:
-    """Seed everything, fix the thread count and pick deterministic kernels; return the device.
+def setup(
+    seed: int = 0,
+    *,
+    device: str = "auto",
+    threads: int | None = 2,
+    deterministic: bool = True,
+    engine: str = "local",
+    ray_address: str = "",
+    ray_gpus_per_task: float = 0.0,
+) -> torch.device:
+    """Seed everything, fix the thread count, pick deterministic kernels and the engine of the per-image work
+    (``xai_utils.parallel.use``: ``"local"`` or ``"ray"`` at ``ray_address``); return the device.
 
     The thread count is fixed because trained weights differ at the 4th decimal between thread
-    counts, and nbval compares printed numbers.
+    counts, and nbval compares printed numbers (Ray tasks run with the same count).
     """
+    from . import parallel  # lazy: parallel imports this module
+
+    parallel.use(engine, address=ray_address, gpus_per_task=ray_gpus_per_task)
     if threads is not None:
         torch.set_num_threads(int(threads))
     seed_everything(seed)

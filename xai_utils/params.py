@@ -136,6 +136,19 @@ def _check_device(value: Any) -> None:
         raise ParameterError(f"parameter 'device': {err}") from None
 
 
+def _check_engine(params: dict[str, Any]) -> None:
+    """``engine``, ``ray_address`` and ``ray_gpus_per_task`` must make an engine this machine can run
+    (``engine="ray"`` without Ray installed fails here, not in the kernel)."""
+    from . import parallel
+
+    try:
+        parallel.Engine(params["engine"], params.get("ray_address", ""), float(params.get("ray_gpus_per_task", 0)))
+        if params["engine"] == "ray":
+            parallel.ray_module()
+    except ValueError as err:
+        raise ParameterError(f"parameter 'engine': {err}") from None
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict, each value read as YAML (``n=3`` is an int, ``xs=[a, b]`` a list)."""
     out = {}
@@ -177,6 +190,8 @@ def resolve(paper: str, preset: str = "offline", overrides: dict[str, Any] | Non
     rules = constraints(paper)
     if "device" in params:
         _check_device(params["device"])
+    if "engine" in params:
+        _check_engine(params)
     for key, value in params.items():
         for rule in rules.get(key, []):
             if value is not None:

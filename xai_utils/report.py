@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import config
+from . import config, parallel
 from .cache import atomic_write
 from .figures import set_style, show
 from .params import defaults
@@ -327,7 +327,8 @@ def finish() -> None:
     """Print provenance (versions, device, parameters, commit, wall times) and write the results JSON
     to ``$XAI_RESULTS_DIR`` (see :data:`RESULTS_ENV`).
 
-    Only the five papers' chapters write results, and smoke runs write none (they are for tests).
+    Only the five papers' chapters write results; smoke runs (for tests) write theirs only outside
+    ``book/results``.
     """
     import torch
 
@@ -342,6 +343,10 @@ def finish() -> None:
         f"parameters: {json.dumps(params, default=str)}",
         f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
         + f"    torch threads: {torch.get_num_threads()}",
+        "model form: " + ("eager (torch's deterministic algorithms are on, so xai_utils.models.form measures nothing)"
+                          if torch.are_deterministic_algorithms_enabled()
+                          else "the fastest measured per model and input shape (xai_utils.models.form)"),
+        f"engine: {parallel.describe()}",
         f"python {platform.python_version()} on {platform.machine()}",
         f"packages: {_versions(PACKAGES)}",
         f"git commit: {config.git_commit()}",
@@ -349,7 +354,8 @@ def finish() -> None:
     ]
     print("Provenance\n  " + "\n  ".join(lines))
     results_dir = os.environ.get(RESULTS_ENV)
-    if preset == "smoke" or _RUN.paper not in PAPERS or not results_dir:
+    if _RUN.paper not in PAPERS or not results_dir or (
+            preset == "smoke" and Path(results_dir).resolve() == config.RESULTS_DIR.resolve()):
         return
     doc = {"paper": _RUN.paper, "preset": preset, "params": params, "numbers": _RUN.numbers,
            "claims": [asdict(v) for v in _RUN.claims]}

@@ -33,7 +33,13 @@ from .gaia import (
     split_attack,
 )
 from .salagg import SIGN_RULES, AggregateSelection, SalAggFit, fit_salagg, salagg_mls, select_aggregate, sign
-from .saliency import SCALE_INVARIANT, flagged_aggregate, saliency_aggregates, saliency_column
+from .saliency import (
+    SCALE_INVARIANT,
+    aggregates_chunk,
+    flagged_aggregate,
+    saliency_aggregates,
+    saliency_column,
+)
 from .scores import ReActFit, energy, fit_react, gradnorm, max_logit, msp, odin, rankfeat, react
 
 SCORES = {
@@ -94,6 +100,7 @@ __all__ = [
     "score",
     "aggregate",
     "saliency_aggregates",
+    "aggregates_chunk",
     "flagged_aggregate",
     "saliency_column",
     "SCALE_INVARIANT",

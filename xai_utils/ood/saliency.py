@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SCALE_INVARIANT", "saliency_column", "flagged_aggregate", "saliency_aggregates"]
+from .. import parallel
+
+__all__ = ["SCALE_INVARIANT", "saliency_column", "flagged_aggregate", "saliency_aggregates", "aggregates_chunk"]
 
 #: Aggregates that divide by a statistic of the map (CV, RMD, QCD), so a zero denominator leaves them undefined.
 SCALE_INVARIANT: tuple[str, ...] = ("cv", "rmd", "qcd")
@@ -63,26 +65,45 @@ def saliency_aggregates(
     attribution call (and per IG internal batch); ``chunk_size`` perturbed images per forward pass of
     ``attribution.PERTURBATION_METHODS`` (None: measured; ~64 is best on CPU).  Returns
     ``saliency_column(label, agg)`` -> (N,) float64, and for the :data:`SCALE_INVARIANT` aggregates
-    ``"undefined/" + column`` -> (N,) 0/1 flags.
+    ``"undefined/" + column`` -> (N,) 0/1 flags.  Chunks of ``batch_size`` images go through
+    ``parallel.map_chunks`` (the run's engine: here or on a Ray cluster).
     """
-    from .. import attribution  # lazy: attribution pulls in captum/zennit
     from . import AGGREGATES  # at call time: the package's __init__ imports this module
 
     unknown = [a for a in aggregates if a not in AGGREGATES]
     if unknown:
         raise ValueError(f"unknown aggregates {unknown}; known: {sorted(AGGREGATES)}")
-    out: dict[str, list[Tensor]] = {saliency_column(m, a): [] for m in specs for a in aggregates}
-    for xb in x.split(batch_size):
-        with torch.no_grad():
-            target = model(xb).argmax(1)
-        for m, (name, params) in specs.items():
-            extra = {"internal_batch_size": batch_size} if name == "integrated_gradients" else {}
-            if name in attribution.PERTURBATION_METHODS:
-                extra = {"chunk_size": chunk_size}
-            maps = attribution.attribute(name, model, xb, target=target, **params, **extra).detach().double()
-            for a in aggregates:
-                values, undefined = flagged_aggregate(AGGREGATES[a], maps, scale_invariant=a in SCALE_INVARIANT)
-                out[saliency_column(m, a)].append(values.cpu())
-                if a in SCALE_INVARIANT:
-                    out.setdefault(f"undefined/{saliency_column(m, a)}", []).append(undefined.double().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
+    shared = {"model": model, "specs": dict(specs), "aggregates": list(aggregates), "batch_size": batch_size,
+              "chunk_size": chunk_size}
+    return parallel.map_chunks(aggregates_chunk, x, chunk_size=batch_size, shared=shared, desc="saliency aggregates")
+
+
+def aggregates_chunk(
+    chunk: parallel.Chunk,
+    *,
+    model: nn.Module,
+    specs: Mapping[str, tuple[str, Mapping[str, Any]]],
+    aggregates: Sequence[str],
+    batch_size: int,
+    chunk_size: int | None,
+) -> dict[str, Tensor]:
+    """:func:`saliency_aggregates` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
+    from .. import attribution  # lazy: attribution pulls in captum/zennit
+    from . import AGGREGATES
+
+    xb = chunk.x
+    with torch.no_grad():
+        target = model(xb).argmax(1)
+    out: dict[str, Tensor] = {}
+    flags: dict[str, Tensor] = {}
+    for m, (name, params) in specs.items():
+        extra = {"internal_batch_size": batch_size} if name == "integrated_gradients" else {}
+        if name in attribution.PERTURBATION_METHODS:
+            extra = {"chunk_size": chunk_size}
+        maps = attribution.attribute(name, model, xb, target=target, **params, **extra).detach().double()
+        for a in aggregates:
+            values, undefined = flagged_aggregate(AGGREGATES[a], maps, scale_invariant=a in SCALE_INVARIANT)
+            out[saliency_column(m, a)] = values.cpu()
+            if a in SCALE_INVARIANT:
+                flags[f"undefined/{saliency_column(m, a)}"] = undefined.double().cpu()
+    return out | flags

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ... import attribution, cache, config
+from ... import attribution, cache, config, parallel
 from .runs import Run
 
 #: The thesis's eight methods in its order (package names; display names: ``attribution.LABELS``).
@@ -59,20 +60,23 @@ def method_params(settings: MapSettings, seed: int) -> dict[str, dict[str, Any]]
 def method_maps(run: Run, method: str, params: Mapping[str, Any], batch_images: int) -> np.ndarray:
     """(N, H, W) float32 maps of ``method`` on the run's inputs, predicted class as target, at the side of the
     task's images (area-averaged when the black box takes another side: ``full``'s 299 / 224 px to 128)."""
-    dev = next(run.model.parameters()).device
-    side = tuple(run.task.x.shape[-2:])
-    out = []
+    shared = {"model": run.model, "method": method, "params": dict(params), "side": tuple(run.task.x.shape[-2:])}
+    return parallel.map_chunks(maps_chunk, run.x, chunk_size=batch_images, shared=shared,
+                               desc=f"{method} maps").numpy()
+
+
+def maps_chunk(chunk: parallel.Chunk, *, model: nn.Module, method: str, params: Mapping[str, Any],
+               side: tuple[int, int]) -> torch.Tensor:
+    """:func:`method_maps` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
     with warnings.catch_warnings():
         # captum's DeepLift undoes max-pooling with max_unpool2d, which torch flags as not deterministic (on
         # GPUs, where overlapping windows race); the CPU kernel runs in order
         warnings.filterwarnings("ignore", message=r"(?s).*max_unpooling2d.*deterministic", category=UserWarning)
-        for x in run.x.split(batch_images):
-            a = attribution.reduce_channels(attribution.attribute(method, run.model, x.to(dev), None, **params).detach(),
-                                            "sum")
-            if tuple(a.shape[-2:]) != side:
-                a = F.interpolate(a, size=side, mode="area")
-            out.append(a[:, 0].cpu().numpy().astype(np.float32))
-    return np.concatenate(out)
+        x = chunk.x.to(next(model.parameters()).device)
+        a = attribution.reduce_channels(attribution.attribute(method, model, x, None, **params).detach(), "sum")
+    if tuple(a.shape[-2:]) != tuple(side):
+        a = F.interpolate(a, size=tuple(side), mode="area")
+    return a[:, 0].float()
 
 
 def compute_maps(runs: Mapping[str, Run], *, methods: Sequence[str], settings: MapSettings, seed: int,

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ... import attribution as A
-from ... import cache, config
+from ... import cache, config, parallel
 from .runs import HermitryRun
 
 #: Method name (the chapter's ``methods`` parameter) -> display name (the paper's).
@@ -70,18 +70,24 @@ def perturbed_encodings(model: nn.Module, method: str, x: Tensor, *, mean: Seque
     """Encodings of every perturbed input ``method`` evaluates on x (N, 3, H, W): {"encodings": (M, D),
     "image": (M,) index into x}.  Images go through the method ``settings.chunk_images`` at a time; the
     random draws of chunk k use ``sub_seed(seed, f"{method}_{k}")``."""
-    base = torch.tensor(mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-    enc, img = [], []
-    for k, start in enumerate(range(0, len(x), settings.chunk_images)):
-        part = x[start : start + settings.chunk_images]
-        with A.EncodingCapture(model) as cap:
-            _run_method(model, method, part, base, settings, config.sub_seed(seed, f"{method}_{k}"), cap.callback)
-        keep = np.ones(len(cap.rows), dtype=bool)
-        if method == "occlusion":  # row 0 of each image is the unoccluded reference
-            keep = cap.rows % (len(cap.rows) // len(part)) != 0
-        enc.append(cap.encodings[keep])
-        img.append(cap.images[keep] + start)
-    return {"encodings": np.concatenate(enc), "image": np.concatenate(img)}
+    got = parallel.map_chunks(capture_chunk, x, chunk_size=settings.chunk_images, desc=f"{method} captures",
+                              shared={"model": model, "method": method, "mean": list(mean), "settings": settings,
+                                      "seed": seed})
+    return {k: v.numpy() for k, v in got.items()}
+
+
+def capture_chunk(chunk: parallel.Chunk, *, model: nn.Module, method: str, mean: Sequence[float],
+                  settings: PerturbSettings, seed: int) -> dict[str, Tensor]:
+    """:func:`perturbed_encodings` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
+    base = torch.tensor(mean, dtype=chunk.x.dtype, device=chunk.x.device).view(-1, 1, 1)
+    with A.EncodingCapture(model) as cap:
+        _run_method(model, method, chunk.x, base, settings, config.sub_seed(seed, f"{method}_{chunk.index}"),
+                    cap.callback)
+    keep = np.ones(len(cap.rows), dtype=bool)
+    if method == "occlusion":  # row 0 of each image is the unoccluded reference
+        keep = cap.rows % (len(cap.rows) // len(chunk.x)) != 0
+    return {"encodings": torch.from_numpy(cap.encodings[keep]),
+            "image": torch.from_numpy(cap.images[keep] + chunk.start)}
 
 
 def encode(model: nn.Module, x: Tensor, batch_size: int = 256) -> np.ndarray:

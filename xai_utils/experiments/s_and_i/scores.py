@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ... import cache, config, ood
+from ... import cache, config, ood, parallel
 from ...checks import check_images
 from ..ood_runs import Run
 
@@ -72,19 +72,26 @@ def score_images(
     """Every score in ``scores`` on x, in batches, plus the densities ``density/gaia`` and
     ``density/s_and_i`` (N, K) where GAIA-Z / S&I are among them."""
     check_images(x)
-    out: dict[str, list[Tensor]] = {}
-    for xb in x.split(batch_size):
-        for name in scores:
-            if name in DENSITY_SCORES:
-                dens = (ood.gaia_z_densities(model, xb) if name == "gaia_z"
-                        else ood.s_and_i_densities(model, xb, **si.kw()))
-                out.setdefault(f"density/{DENSITY_SCORES[name]}", []).append(torch.cat(dens, 1).double().cpu())
-                value = ood.mean_square_score(dens)
-            else:
-                kw = {"fit": fits[name]} if name in fits else si.kw("a") if name == "s_and_i_a" else {}
-                value = ood.score(name, model, xb, **kw)
-            out.setdefault(name, []).append(value.detach().double().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
+    return parallel.map_chunks(score_chunk, x, chunk_size=batch_size,
+                               shared={"model": model, "scores": list(scores), "fits": dict(fits), "si": si},
+                               desc="OOD scores")
+
+
+def score_chunk(chunk: parallel.Chunk, *, model: nn.Module, scores: Sequence[str], fits: Mapping[str, object],
+                si: SISettings) -> dict[str, Tensor]:
+    """:func:`score_images` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
+    out: dict[str, Tensor] = {}
+    for name in scores:
+        if name in DENSITY_SCORES:
+            dens = (ood.gaia_z_densities(model, chunk.x) if name == "gaia_z"
+                    else ood.s_and_i_densities(model, chunk.x, **si.kw()))
+            out[f"density/{DENSITY_SCORES[name]}"] = torch.cat(dens, 1).double()
+            value = ood.mean_square_score(dens)
+        else:
+            kw = {"fit": fits[name]} if name in fits else si.kw("a") if name == "s_and_i_a" else {}
+            value = ood.score(name, model, chunk.x, **kw)
+        out[name] = value.detach().double()
+    return out
 
 
 def compute_scores(

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ... import attribution, cache, config, metrics, ood
+from ... import attribution, cache, config, metrics, ood, parallel
 from ...ood import saliency_aggregates, saliency_column
 from ..ood_runs import Run
 
@@ -167,19 +167,25 @@ def classical_scores(
     unknown = [n for n in names if n not in ood.SCORES]
     if unknown:
         raise ValueError(f"unknown OOD scores {unknown}; known: {sorted(ood.SCORES)}")
-    out: dict[str, list[Tensor]] = {n: [] for n in (*names, "pred", "mls_minus_bias")}
+    return parallel.map_chunks(classical_chunk, x, chunk_size=batch_size,
+                               shared={"model": model, "names": list(names), "fits": dict(fits)}, desc="OOD scores")
+
+
+def classical_chunk(chunk: parallel.Chunk, *, model: nn.Module, names: Sequence[str],
+                    fits: Mapping[str, Any]) -> dict[str, Tensor]:
+    """:func:`classical_scores` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
+    xb = chunk.x
+    out = {}
+    for n in names:
+        kw = {"fit": fits[n]} if n in fits else {}
+        out[n] = ood.SCORES[n](model, xb, **kw).detach().double()
+    with torch.no_grad():
+        logits = model(xb)
+    pred = logits.argmax(1)
+    out["pred"] = pred.double()
     bias = model.head.bias
-    for xb in x.split(batch_size):
-        for n in names:
-            kw = {"fit": fits[n]} if n in fits else {}
-            out[n].append(ood.SCORES[n](model, xb, **kw).detach().double().cpu())
-        with torch.no_grad():
-            logits = model(xb)
-        pred = logits.argmax(1)
-        out["pred"].append(pred.double().cpu())
-        mls = logits.amax(1) - (bias[pred] if bias is not None else 0.0)
-        out["mls_minus_bias"].append(mls.detach().double().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
+    out["mls_minus_bias"] = (logits.amax(1) - (bias[pred] if bias is not None else 0.0)).detach().double()
+    return out
 
 
 @dataclass(frozen=True, eq=False)

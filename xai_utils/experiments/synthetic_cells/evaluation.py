@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from xai_utils import attribution, cache, config, data, metrics
+from xai_utils import attribution, cache, config, data, metrics, parallel
 
 from .families import Family
 from .labels import METHODS
@@ -104,13 +104,19 @@ def heatmaps(
     """
     dev = config.resolve_device(device)
     kw = resolve_params(method, params, model, x[:1].to(dev), seed=seed)
-    out = []
+    shared = {"model": model, "method": method, "target": target, "kw": kw}
+    return parallel.map_chunks(heatmaps_chunk, x, chunk_size=batch_size, shared=shared,
+                               desc=f"{method} heatmaps").numpy()
+
+
+def heatmaps_chunk(chunk: parallel.Chunk, *, model: nn.Module, method: str, target: Tensor,
+                   kw: Mapping[str, Any]) -> Tensor:
+    """:func:`heatmaps` of one chunk of images (the chunk function of ``parallel.map_chunks``)."""
+    dev = next(model.parameters()).device
     with warnings.catch_warnings():  # captum's max-unpooling is not deterministic on CUDA; CPU results repeat
         warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
-        for xc, tc in zip(x.split(batch_size), target.split(batch_size), strict=True):
-            maps = attribution.attribute(method, model, xc.to(dev), tc.to(dev), **kw)
-            out.append(maps.detach().cpu().double())
-    return torch.cat(out).numpy()
+        maps = attribution.attribute(method, model, chunk.x.to(dev), target[chunk.start : chunk.stop].to(dev), **kw)
+    return maps.detach().double()
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
