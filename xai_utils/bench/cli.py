@@ -1,4 +1,4 @@
-"""Performance bench: ``python -m xai_utils.bench [--quick] [--device auto] [--out CSV] [--write-page]``.
+"""Performance bench: ``python -m xai_utils.bench [--quick] [--device auto] [--out CSV] [--write-page] [--scaling]``.
 
 Measures and writes ``book/results/bench_<device>.csv`` (``_quick`` with ``--quick``), then prints
 the methods' and scores' rows; ``--write-page`` only renders every ``bench_*.csv`` into
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import config
+from . import scaling
 from .page import PAGE, PAGE_NOTES, markdown_table, write_page
 from .sections import run
 
@@ -28,7 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only render book/results/bench_*.csv into book/performance.md (no measuring)",
     )
+    parser.add_argument("--scaling", action="store_true",
+                        help="the scale-out measurements (book/results/scaling_<device>.csv); with --write-page "
+                             "only render book/scaling.md")
     args = parser.parse_args(argv)
+    if args.scaling:
+        if not args.write_page:
+            table = scaling.run(quick=args.quick, device=args.device)
+            print(scaling.render([table]))
+        else:
+            scaling.write_page()
+            print(f"wrote {scaling.PAGE}")
+        return 0
     if args.write_page:
         write_page(notes=PAGE_NOTES)
         print(f"wrote {PAGE}")
