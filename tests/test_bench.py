@@ -114,6 +114,13 @@ def test_captum_comparison_is_present_and_equal_on_the_same_perturbations(tiny_b
     # LRP: zennit with the same composite registered once gives the same relevance
     lrp = table[table.section == "gradient"].set_index("name").loc["lrp"]
     assert lrp.library_ms_per_image > 0 and lrp.max_rel_diff < 1e-6
+    # where LRP's time goes: zennit without rules, with epsilon, with our composite, against LRP's floor
+    rules = table[table.section == "rules"].set_index("name")
+    assert list(rules.index) == [f"lrp: zennit, {c}" for c in ("no rules", "epsilon rule", "epsilon_plus_flat (ours)")]
+    assert (rules.floor_ms_per_image == lrp.floor_ms_per_image).all() and (rules.ratio > 0).all()
+    # DeepLift: captum's own call on the whole batch gives our maps
+    dl = table[table.section == "gradient"].set_index("name").loc["deeplift"]
+    assert dl.library.startswith("captum DeepLift") and dl.speedup > 0 and dl.max_rel_diff < 1e-5
 
 
 def test_machine_memory_and_forward_rows(tiny_bench):
@@ -138,6 +145,7 @@ def test_page_is_generated_from_the_csv(tiny_bench, tmp_path):
     assert "| lime >= 5x faster than captum's default per-image call |" in text
     assert "| perturbation methods >= 1.5x faster than captum's best configuration |" in text
     assert "| speed-up vs best |" in text
+    assert "### Where LRP's time goes" in text and "| lrp: zennit, no rules |" in text
     with pytest.raises(FileNotFoundError, match="no bench CSV"):
         bench.write_page(None, tmp_path / "x.md", results_dir=tmp_path / "empty")
 

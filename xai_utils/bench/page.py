@@ -166,6 +166,18 @@ _METHOD_COLUMNS = {
 #: The tables after the attribution methods': heading, CSV sections, columns.
 _TABLES = (
     (
+        "Where LRP's time goes (zennit's attributor, composite registered once)",
+        ("rules",),
+        {
+            "call": "name",
+            "images": "config",
+            "N": "n_images",
+            "ms/image": "ms_per_image",
+            "floor ms/image": "floor_ms_per_image",
+            "ratio": "ratio",
+        },
+    ),
+    (
         "OOD scores",
         ("ood",),
         {

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .settings import ImageSetting
+from .settings import ImageSetting, row
 from .timing import best_time
 
 #: captum's ``perturbations_per_eval`` values tried for its best configuration (1 is its default).
@@ -138,6 +138,47 @@ def zennit_lrp(
         ref = attributor(xg, logit_relevance(target))[1].detach()
         t = best_time(lambda: attributor(xg, logit_relevance(target)), device, repeats)
     return _library_columns("zennit Gradient, composite registered once", t, t_ours, len(x), ours, ref)
+
+
+def zennit_rules(model: nn.Module, x: Tensor, target: Tensor, device: torch.device, repeats: int, cfg: str,
+                 floor_ms: float) -> list[dict[str, Any]]:
+    """Rows ("rules") timing zennit's attributor on x with no rules (its plain gradient), the epsilon rule on
+    every conv/linear layer, and our default composite (epsilon_plus_flat with canonizers), each registered
+    once, outside the timing, against LRP's floor ``floor_ms`` (one forward+backward): where LRP's time goes."""
+    from zennit.attribution import Gradient
+
+    from ..attribution.lrp import logit_relevance, make_composite
+
+    xg = x.detach().requires_grad_()
+    out = []
+    for label, composite in (("no rules", None), ("epsilon rule", "epsilon"),
+                             ("epsilon_plus_flat (ours)", "epsilon_plus_flat")):
+        comp = make_composite(model, composite) if composite else None
+        with Gradient(model=model, composite=comp) as attributor:
+            attributor(xg, logit_relevance(target))  # warm-up
+            ms = 1e3 * best_time(lambda a=attributor: a(xg, logit_relevance(target)), device, repeats) / len(x)
+        out.append(row(device, "rules", f"lrp: zennit, {label}", config=cfg, n_images=len(x), ms_per_image=ms,
+                       floor_ms_per_image=floor_ms, ratio=ms / floor_ms))
+    return out
+
+
+def captum_deeplift(
+    model: nn.Module, x: Tensor, target: Tensor, ours: Tensor, t_ours: float, device: torch.device, repeats: int
+) -> dict[str, Any]:
+    """captum's ``DeepLift`` called once on the whole batch with the zero baseline (our method splits the
+    batch into memory-sized groups on a captum-safe copy of the model): what captum's rules cost by themselves."""
+    from captum.attr import DeepLift
+
+    from ..models import captum_safe
+
+    dl = DeepLift(captum_safe(model))
+
+    def call() -> Tensor:
+        return dl.attribute(x.detach().requires_grad_(), torch.zeros_like(x), target=target).detach()
+
+    ref = call()
+    t = best_time(call, device, repeats)
+    return _library_columns("captum DeepLift, one call", t, t_ours, len(x), ours, ref)
 
 
 def _library_columns(library: str, t: float, t_ours: float, n: int, ours: Tensor, ref: Tensor) -> dict[str, Any]:

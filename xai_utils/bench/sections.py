@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from .. import config
 from .forms import best_form_floors
 from .machine import load_average, machine_info
-from .reference import captum_compare, captum_ig, zennit_lrp
+from .reference import captum_compare, captum_deeplift, captum_ig, zennit_lrp, zennit_rules
 from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting, row
 from .timing import (
     Floors,
@@ -242,11 +242,15 @@ def bench_methods(
         ours, t = m.output, m.seconds
         if name == "integrated_gradients" and settings.captum:
             entry.update(captum_ig(model, xs, target, ours, t, device, settings.repeats))
+        rules = []
         if name == "lrp":
             entry.update(zennit_lrp(model, xs, target, ours, t, device, settings.repeats))
+            rules = zennit_rules(model, xs, target, device, settings.repeats, cfg, entry["floor_ms_per_image"])
+        if name == "deeplift" and settings.captum:
+            entry.update(captum_deeplift(model, xs, target, ours, t, device, settings.repeats))
         if pert and name in CAPTUM_EQUIVALENT and settings.captum:
             entry.update(captum_compare(name, model, xs, target, labels, s, block, ours, t, device))
-        rows.append(entry)
+        rows += [entry, *rules]
     return rows
 
 
