@@ -264,3 +264,10 @@ def test_every_preset_satisfies_the_declared_rules(paper):
     """The book's own parameters and preset files pass the checks users' values get."""
     for preset in params.presets(paper):
         params.resolve(paper, preset)
+
+
+def test_run_all_gives_the_overview_only_the_overrides_it_declares():
+    """`run all -p engine=ray` shards every chapter; the overview (parameter: preset) gets none of it."""
+    assert run.overrides_for("overview", {"engine": "ray", "seed": 1}) == {}
+    assert run.overrides_for("salagg", {"engine": "ray", "bogus": 1}) == {"engine": "ray", "bogus": 1}
+    assert run.main(["all", "-p", "engine=dask"]) == 2  # a chapter still refuses a bad value before anything runs

@@ -27,6 +27,7 @@ from . import config
 from .cache import umask
 from .config import BOOK_DIR, REPO_ROOT
 from .params import (
+    LAST,
     PRESETS,
     ParameterError,
     defaults,
@@ -159,6 +160,16 @@ def _hint(err: PapermillExecutionError, preset: str) -> str:
     return ""
 
 
+def overrides_for(paper: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The ``-p`` overrides a notebook gets in a run of ``all``: every one for a chapter (an unknown name is an
+    error there), only those it declares for the summaries run last (the overview), so that
+    ``all -p engine=ray`` runs; a notebook run by name gets every override."""
+    if paper not in LAST:
+        return overrides
+    own = defaults(paper)
+    return {k: v for k, v in overrides.items() if k in own}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xai_utils.run", description=__doc__.split("\n")[0])
     parser.add_argument("paper", help="notebook name (notebooks/<paper>.py) or 'all'")
@@ -178,14 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_overrides(args.param)
         if args.paper == "all":
             names = [n for n in names if args.preset in presets(n)]
+        own = {n: overrides_for(n, overrides) if args.paper == "all" else overrides for n in names}
         for name in names:  # validate every notebook and output before running any
-            resolve(name, args.preset, overrides)
+            resolve(name, args.preset, own[name])
             check_output(args.out.absolute() if args.out else output_path(name, args.preset),
                          allow_dirty=args.allow_dirty)
         for name in names:
             start = time.perf_counter()
             print(f"== {name} ({args.preset})", flush=True)
-            path = execute(name, args.preset, overrides, args.out, allow_dirty=args.allow_dirty)
+            path = execute(name, args.preset, own[name], args.out, allow_dirty=args.allow_dirty)
             print(f"== {name}: wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path} "
                   f"in {time.perf_counter() - start:.0f} s", flush=True)
     except ParameterError as err:
