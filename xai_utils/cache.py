@@ -152,6 +152,25 @@ def safe_load(path: Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def read_entry(path: Path, k: str) -> tuple[bool, Any]:
+    """``(True, payload)`` of the entry at ``path`` written under key ``k``; ``(False, None)`` when it is absent,
+    or unreadable or mismatching (reported with a warning and removed, a directory in its place included)."""
+    if not (path.exists() or path.is_symlink()):
+        return False, None
+    try:
+        stored = safe_load(path)
+        if not isinstance(stored, dict) or stored.get("key") != k:
+            raise ValueError("entry does not carry the expected key")
+        return True, stored["payload"]
+    except Exception as err:  # noqa: BLE001 - any unreadable entry is rebuilt
+        warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); rebuilding it", stacklevel=3)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        return False, None
+
+
 def load_or_build(
     kind: str,
     config: Mapping[str, Any],
@@ -167,18 +186,9 @@ def load_or_build(
     code = list(code)
     k = key(config, code)
     path = entry_path(kind, k, root)
-    if path.exists() or path.is_symlink():
-        try:
-            stored = safe_load(path)
-            if not isinstance(stored, dict) or stored.get("key") != k:
-                raise ValueError("entry does not carry the expected key")
-            return stored["payload"]
-        except Exception as err:  # noqa: BLE001 - any unreadable entry is rebuilt
-            warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); rebuilding it", stacklevel=2)
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+    found, payload = read_entry(path, k)
+    if found:
+        return payload
     payload = build()
     atomic_save({"key": k, "kind": kind, "config": json.dumps(dict(config), sort_keys=True, default=str),
                  "payload": payload}, path)

@@ -26,7 +26,6 @@ import contextlib
 import copy
 import dataclasses
 import traceback
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -203,16 +202,9 @@ def map_chunks(
         code = cache.code_version([fn])
         for k, s, e in bounds:
             keys[k] = cache.key({**base, "chunk": [k, s, e], "x": cache.digest(x[s:e])}, [code])
-            path = cache.entry_path("chunks", keys[k])
-            if path.exists():
-                try:
-                    stored = cache.safe_load(path)
-                    if isinstance(stored, dict) and stored.get("key") == keys[k]:
-                        done[k] = stored["payload"]
-                except Exception as err:  # noqa: BLE001 - an unreadable chunk is computed again
-                    warnings.warn(f"chunk cache entry {path} is unreadable ({type(err).__name__}); recomputing it",
-                                  stacklevel=2)
-                    path.unlink(missing_ok=True)
+            found, payload = cache.read_entry(cache.entry_path("chunks", keys[k]), keys[k])
+            if found:
+                done[k] = payload
 
     def store(k: int, result: Result) -> None:
         done[k] = result
