@@ -43,7 +43,7 @@ class Workload:
     images: str
 
 
-def _fits(model: nn.Module, names: list[str]) -> dict[str, Any]:
+def _fits(names: list[str]) -> dict[str, Any]:
     """A stand-in ReAct fit (its threshold moves no pass count)."""
     return {"react": ood.ReActFit(threshold=1.0, percentile=90.0)} if "react" in names else {}
 
@@ -59,7 +59,7 @@ def _salagg(p: dict[str, Any]) -> list[Workload]:
                 "chunk_size": p["chunk_size"]}
 
     def scores(model: nn.Module, side: int) -> dict[str, Any]:
-        return {"model": model, "names": list(p["classical"]), "fits": _fits(model, p["classical"])}
+        return {"model": model, "names": list(p["classical"]), "fits": _fits(p["classical"])}
 
     return [Workload("salagg", f"saliency aggregates ({', '.join(specs)})", ood.aggregates_chunk, saliency, models,
                      images),
@@ -73,7 +73,7 @@ def _s_and_i(p: dict[str, Any]) -> list[Workload]:
                                   gradient=p["gradient"])
 
     def shared(model: nn.Module, side: int) -> dict[str, Any]:
-        return {"model": model, "scores": list(p["scores"]), "fits": _fits(model, p["scores"]), "si": settings}
+        return {"model": model, "scores": list(p["scores"]), "fits": _fits(p["scores"]), "si": settings}
 
     return [Workload("s_and_i", f"OOD scores ({', '.join(p['scores'])})", score_chunk, shared, models,
                      "ID + OOD images")]
