@@ -93,7 +93,7 @@ test-models: venv
 	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m slow tests/test_shipped_models.py
 
 bench: venv
-	$(PY) -m xai_utils.bench $(if $(QUICK),--quick,) $(if $(DEVICE),--device $(DEVICE),)
+	$(PY) -m xai_utils.bench $(if $(QUICK),--quick,) $(if $(RUNS),--runs $(RUNS),) $(if $(DEVICE),--device $(DEVICE),)
 
 # book/scaling.md: Ray's speed-up on 1 and 2 local workers and the projected cost of every full preset
 scaling: venv

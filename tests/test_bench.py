@@ -199,3 +199,92 @@ def test_target_table_judges_s_and_i_and_the_capture():
     assert si.verdict == "**missed**" and "1.40x (s_and_i_a, 64x64)" in si.measured
     cap = t.loc[[k for k in t.index if k.startswith("capturing")][0]]
     assert cap.verdict == "met" and "1.02x (lime, 32x32)" in cap.measured
+
+
+def test_a_method_is_timed_in_the_form_a_long_job_runs(tiny_resnet, tiny_images, monkeypatch):
+    from xai_utils.bench.timing import Floors, PassCounter, measure
+    from xai_utils.models import form
+
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    monkeypatch.setattr(form, "MEASURE_WORTH_BATCHES", 2)  # 128 images: 19 calls of 7
+    calls = []
+
+    def call():
+        calls.append(1)
+        return attribution.attribute("saliency", tiny_resnet, tiny_images)
+
+    counter = PassCounter(tiny_resnet)
+    try:
+        m = measure(call, Floors({1: lambda: None}, {1: lambda: None}), counter, torch.device("cpu"), 1)
+    finally:
+        counter.remove()
+    assert (m.forwards, m.backwards) == (14, 7)  # one forward resolves the targets
+    assert len(calls) == 2 + 17 + 1  # warm-up, counted, settling until 7 x 19 >= 128, timed
+    chosen = [v for v in form._CACHE[tiny_resnet].values() if isinstance(v, form.ModelForm)]
+    assert chosen and "channels_last" in chosen[0].seconds_per_image  # the forms were measured before timing
+
+
+def _two_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The tiny run twice: the second 20% slower with another captum best for LIME and other load averages."""
+    second = table.copy()
+    timed = second.section.isin(["gradient", "perturbation", "ood"])
+    second.loc[timed, "ms_per_image"] *= 1.2
+    second.loc[timed, "ratio"] *= 1.2
+    second.loc[second.name == "lime", "library_best"] = "perturbations_per_eval=1"
+    second.loc[second.name == "load average at start", "note"] = "9.00 / 1.00 / 1.00"
+    return pd.concat([table.assign(run=1), second.assign(run=2)], ignore_index=True)
+
+
+def test_several_runs_are_summarised_by_medians_and_ranges(tiny_bench, tmp_path):
+    from xai_utils.bench.runs import summarize
+
+    table, _ = tiny_bench
+    both = _two_runs(table)
+    summary = summarize(both)
+    assert len(summary) == len(table) and (summary.runs == 2).all()
+    sal = summary[(summary.name == "saliency")].iloc[0]
+    first = table[table.name == "saliency"].iloc[0]
+    assert math.isclose(sal.ms_per_image, 1.1 * first.ms_per_image, rel_tol=1e-9)  # the median of two
+    assert (sal.ms_per_image_lo, sal.ms_per_image_hi) == pytest.approx((first.ms_per_image, 1.2 * first.ms_per_image))
+    lime = summary[summary.name == "lime"].iloc[0].library_best
+    assert "(1 of 2 runs)" in lime and "perturbations_per_eval=1 " in lime  # the runs disagree: both named
+    assert summary[summary.name == "cores"].iloc[0].note == table[table.name == "cores"].iloc[0].note
+    load = summary[summary.name == "load average at start"].iloc[0].note
+    assert load.endswith("; 9.00 / 1.00 / 1.00")  # side by side
+    assert summarize(table) is table  # one run: unchanged
+
+    csv = tmp_path / "bench_cpu.csv"
+    both.to_csv(csv, index=False)
+    text = bench.write_page([csv], tmp_path / "performance.md")
+    assert "`python -m xai_utils.bench --runs 2`" in text and "median of 2 runs" in text
+    f = bench.page._fmt
+    ms = f"{f(sal.ms_per_image)} ({f(sal.ms_per_image_lo)}-{f(sal.ms_per_image_hi)})"
+    assert f"| saliency | gradient | {int(first.n_images)} | {ms} |" in text
+    assert "The machine was shared" in text  # a load of 9 on the second run's start
+
+
+def test_runs_are_separate_processes_written_atomically(tiny_bench, tmp_path, monkeypatch):
+    import subprocess
+
+    from xai_utils.bench import runs
+
+    table, _ = tiny_bench
+    seen = []
+
+    def fake(cmd, check):
+        seen.append(cmd)
+        if len(seen) == 3:
+            raise subprocess.CalledProcessError(1, cmd)
+        table.to_csv(cmd[cmd.index("--out") + 1], index=False)
+
+    monkeypatch.setattr(runs.subprocess, "run", fake)
+    out = tmp_path / "bench_cpu.csv"
+    got = runs.run_many(2, out, ["--quick"])
+    assert list(got.run.unique()) == [1, 2] and len(got) == 2 * len(table)
+    assert seen[0][1:4] == ["-m", "xai_utils.bench", "--quick"] and seen[0][-2] == "--out"
+    assert pd.read_csv(out).run.tolist() == got.run.tolist()
+    with pytest.raises(subprocess.CalledProcessError):
+        runs.run_many(2, out, [])  # the third process fails: the file of the first two stays
+    assert len(pd.read_csv(out)) == 2 * len(table)
+    with pytest.raises(ValueError, match="runs must be >= 1"):
+        runs.run_many(0, out)

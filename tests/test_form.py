@@ -1,5 +1,6 @@
 """The model in its fastest form (issue 22): the channels_last form gives the eager model's maps within 1e-5
-relative on every registered attribution method; the choice is measured only where it may be used."""
+relative on every registered attribution method and OOD score; the choice is measured only where it may be
+used."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from test_attribution import _params
 
 from xai_utils import attribution as A
-from xai_utils import models
+from xai_utils import models, ood
 from xai_utils.models import form as F
 
 pytestmark = pytest.mark.model_forms
@@ -46,6 +47,38 @@ def test_every_method_gives_its_eager_maps_in_the_channels_last_form(name, tiny_
     assert _rel(eager, fast) <= F.RTOL, name
 
 
+#: Scores whose work is module hooks (RankFeat's rank-1 removal, GAIA's and S&I's layer captures): eager.
+HOOKED_SCORES = {"rankfeat", "gaia_z", "gaia_a", "s_and_i", "s_and_i_a"}
+
+
+@pytest.mark.parametrize("name", sorted(ood.SCORES))
+def test_every_ood_score_gives_its_eager_values_in_the_channels_last_form(name, tiny_resnet, tiny_images,
+                                                                         monkeypatch):
+    built, as_form = [], F.as_form
+    monkeypatch.setattr(F, "as_form", lambda model, form: built.append((type(model).__name__, form))
+                        or as_form(model, form))
+    kw = {"fit": ood.FITTED[name](tiny_resnet, tiny_images)} if name in ood.FITTED else {}
+    eager = ood.score(name, tiny_resnet, tiny_images, **kw)
+    with F.forced("channels_last"):
+        fast = ood.score(name, tiny_resnet, tiny_images, **kw)
+    assert bool(built) == (name not in HOOKED_SCORES), built
+    if name in ("react", "gradnorm"):  # they read the penultimate features: that method's form
+        assert built == [("Method", "channels_last")]
+    assert _rel(eager, fast) <= F.RTOL, name
+
+
+def test_a_method_form_is_cached_apart_and_names_a_missing_method(tiny_resnet, tiny_images, monkeypatch):
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    whole = F.fastest_form(tiny_resnet, tiny_images, batch=8, workload=10_000, candidates=("channels_last",))
+    feats = F.fastest_form(tiny_resnet, tiny_images, batch=8, workload=10_000, candidates=("channels_last",),
+                           method="features")
+    assert feats.seconds_per_image is not whole.seconds_per_image  # measured on its own
+    with torch.no_grad():
+        assert _rel(tiny_resnet.features(tiny_images), feats.module(tiny_images)) <= F.RTOL
+    with pytest.raises(ValueError, match="no method 'penultimate'"):
+        F.fastest_form(tiny_resnet, tiny_images, method="penultimate")
+
+
 def test_the_choice_is_measured_only_where_it_may_be_used(tiny_resnet, tiny_images, monkeypatch):
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
     small = F.fastest_form(tiny_resnet, tiny_images, batch=8, workload=8)  # one batch: not worth measuring
@@ -77,12 +110,14 @@ def test_the_cache_keeps_no_model_alive(tiny_images, monkeypatch):
 
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
     for candidates in (("channels_last",), ()):  # a copy chosen, or the eager model itself
-        model = models.SmallResNet(num_classes=3, width=4).double().eval()
-        assert F.fastest_form(model, tiny_images, batch=8, workload=10_000, candidates=candidates).seconds_per_image
-        ref = weakref.ref(model)
-        del model
-        gc.collect()
-        assert ref() is None, candidates
+        for method in ("forward", "features"):
+            model = models.SmallResNet(num_classes=3, width=4).double().eval()
+            assert F.fastest_form(model, tiny_images, batch=8, workload=10_000, candidates=candidates,
+                                  method=method).seconds_per_image
+            ref = weakref.ref(model)
+            del model
+            gc.collect()
+            assert ref() is None, (candidates, method)
 
 
 def test_a_form_that_changes_the_results_is_left_out(tiny_resnet, tiny_images, monkeypatch):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from .runs import summarize
 
 TARGETS = {"gradient": 1.2, "perturbation": 1.3, "speedup.lime": 5.0, "speedup.kernel_shap": 3.0, "capture": 1.1,
            "s_and_i": 1.3, "speedup_best": 1.5}
@@ -234,12 +235,26 @@ _TABLES = (
 )
 
 
+def _with_range(rows: pd.DataFrame, col: str) -> pd.Series:
+    """``col`` as the page shows it: the median, and its range over the runs in parentheses where it has one
+    (:func:`~xai_utils.bench.runs.summarize`)."""
+    if f"{col}_lo" not in rows:
+        return rows[col]
+    return pd.Series(
+        [
+            "" if pd.isna(v) else _fmt(v) if _fmt(lo) == _fmt(hi) else f"{_fmt(v)} ({_fmt(lo)}-{_fmt(hi)})"
+            for v, lo, hi in zip(rows[col], rows[f"{col}_lo"], rows[f"{col}_hi"], strict=True)
+        ],
+        index=rows.index,
+    )
+
+
 def _columns(rows: pd.DataFrame, spec: dict[str, str], cuda: bool) -> pd.DataFrame:
-    """``rows``' columns under the page's headers (``spec``): image counts as integers, CUDA memory
-    only for a GPU, columns an older CSV lacks left out."""
+    """``rows``' columns under the page's headers (``spec``): image counts as integers, several runs' medians
+    with their ranges, CUDA memory only for a GPU, columns an older CSV lacks left out."""
     return pd.DataFrame(
         {
-            header: rows[col].astype(int) if col == "n_images" else rows[col]
+            header: rows[col].astype(int) if col == "n_images" else _with_range(rows, col)
             for header, col in spec.items()
             if (cuda or col != "cuda_peak_mb") and col in rows
         }
@@ -247,20 +262,27 @@ def _columns(rows: pd.DataFrame, spec: dict[str, str], cuda: bool) -> pd.DataFra
 
 
 def device_section(t: pd.DataFrame, csv_name: str) -> str:
-    """The page's part for one CSV (one device)."""
+    """The page's part for one CSV (one device; several runs summarised by their medians and ranges)."""
     dev = t.device.iloc[0]
+    runs = int(t.run.nunique()) if "run" in t else 1
+    t = summarize(t)
     m = t[t.section == "machine"].set_index("name")
     info = {k: v for k, v in m.note.items() if k != "bench wall time"}
     wall = m.note.get("bench wall time", "")
+    command = "python -m xai_utils.bench" + (f" --runs {runs}" if runs > 1 else "")
     parts = [
         f"## {dev.upper()}: {info.get('gpu') if dev == 'cuda' else info.get('cpu', '')}",
         "",
-        f"Measured by `python -m xai_utils.bench` ({wall}); raw rows: `book/results/{csv_name}`.",
+        f"Measured by `{command}` ({wall}); raw rows: `book/results/{csv_name}`.",
         "",
         markdown_table(pd.DataFrame({"machine": list(info), "": list(info.values())})),
         "",
     ]
-    loads = [m.note.get(k, "") for k in ("load average at start", "load average at end")]
+    if runs > 1:
+        parts += [f"Every number below is the median of {runs} runs, one after the other, each in its own "
+                  "process; where the runs differ, their range follows in parentheses (min-max).  The "
+                  "targets are judged on the medians.", ""]
+    loads = [v for k in ("load average at start", "load average at end") for v in m.note.get(k, "").split("; ")]
     try:
         worst = max(float(v.split(" / ")[0]) for v in loads if v)
     except ValueError:

@@ -2,8 +2,8 @@
 
 :func:`fastest_form` times a model's forward (or forward+backward) pass in each form on the caller's batch
 shape and device, keeps only forms whose outputs (and input gradients) equal the eager model's within
-:data:`RTOL`, and caches the choice per model, device, shape, dtype and direction.  The attribution engine and
-the gradient methods call it, so every method runs the fastest form without being told.
+:data:`RTOL`, and caches the choice per model, device, shape, dtype, direction and method.  The attribution
+engine, the gradient methods and the OOD scores call it, so they run the fastest form without being told.
 
 It returns the eager model unchanged, measuring nothing, when
 
@@ -39,6 +39,8 @@ RTOL = 1e-5
 COMPILE_WORTH_SECONDS = 120.0
 #: Forms are measured only for calls of at least this many probe batches (measuring costs about eight).
 MEASURE_WORTH_BATCHES = 16
+#: Images per timed pass when a caller does not say (the gradient methods, the OOD scores).
+PROBE_BATCH = 64
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FORCED: list[str] = []
@@ -53,6 +55,20 @@ class ChannelsLast(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+class Method(nn.Module):
+    """One method of a model as a module, e.g. ``Method(model, "features")`` (OOD scores that read the
+    penultimate features), so that its forms are built and timed like the model's own forward."""
+
+    def __init__(self, model: nn.Module, name: str):
+        super().__init__()
+        if not callable(getattr(model, name, None)):
+            raise ValueError(f"{type(model).__name__} has no method {name!r}")
+        self.model, self.name = model, name
+
+    def forward(self, x: Tensor) -> Tensor:
+        return getattr(self.model, self.name)(x)
 
 
 def as_form(model: nn.Module, form: str) -> nn.Module:
@@ -109,39 +125,41 @@ def _close(a: Tensor, b: Tensor) -> bool:
     return bool((a - b).abs().max() <= RTOL * a.abs().max().clamp_min(1e-12))
 
 
-def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool = False,
-                 workload: int = 0, candidates: Sequence[str] = FORMS) -> ModelForm:
+def fastest_form(model: nn.Module, x: Tensor, *, batch: int = PROBE_BATCH, backward: bool = False,
+                 workload: int = 0, candidates: Sequence[str] = FORMS, method: str = "forward") -> ModelForm:
     """The fastest of :data:`FORMS` for ``model`` on images shaped like ``x`` (only ``x[:1]`` is used), timed
     at ``batch`` images per pass (forward+backward w.r.t. the input with ``backward=True``), among the forms
     whose outputs equal the eager model's within :data:`RTOL`.  ``workload``: images the caller will pass,
     added up over the calls until they are worth measuring (compiled forms are tried only when they could
     repay their compile time).  ``candidates``: the forms to try besides eager.  See the module doc for when
     the eager model is returned without measuring.  A compiled form recompiles for each new batch size
-    (``dynamic=False``), e.g. a call's smaller last chunk."""
+    (``dynamic=False``), e.g. a call's smaller last chunk.  ``method``: the model's method that the
+    returned module runs (``"features"``: a :class:`Method` module, in the chosen form)."""
+    target = model if method == "forward" else Method(model, method)
     if _FORCED:
-        return ModelForm(_FORCED[-1], as_form(model, _FORCED[-1]))
+        return ModelForm(_FORCED[-1], as_form(target, _FORCED[-1]))
     if torch.are_deterministic_algorithms_enabled() or _has_hooks(model):
-        return ModelForm("eager", model)
-    key = (str(x.device), tuple(x.shape[1:]), x.dtype, backward, batch, tuple(candidates))
+        return ModelForm("eager", target)
+    key = (str(x.device), tuple(x.shape[1:]), x.dtype, backward, batch, tuple(candidates), method)
     per_model = _CACHE.setdefault(model, {})
     if isinstance(per_model.get(key), ModelForm):
         cached = per_model[key]
-        return replace(cached, module=model) if cached.form == "eager" else cached
+        return replace(cached, module=target) if cached.form == "eager" else cached
     workload += per_model.get(key, 0)  # images asked for so far: many small calls add up
     if workload < MEASURE_WORTH_BATCHES * batch:
         per_model[key] = workload
-        return ModelForm("eager", model)
+        return ModelForm("eager", target)
     one = x[:1].detach()
     probe = one.expand(batch, *one.shape[1:]).contiguous()
-    reference = _pass(model, probe, backward)
-    eager = best_time(lambda: _pass(model, probe, backward), probe.device, 3) / batch
-    chosen = ModelForm("eager", model, {"eager": eager})
+    reference = _pass(target, probe, backward)
+    eager = best_time(lambda: _pass(target, probe, backward), probe.device, 3) / batch
+    chosen = ModelForm("eager", target, {"eager": eager})
     for form in [f for f in FORMS[1:] if f in candidates]:
         if "compile" in form and eager * workload < COMPILE_WORTH_SECONDS:
             chosen.left_out[form] = f"{workload} images take ~{eager * workload:.0f} s eager: not worth compiling"
             continue
         try:
-            module = as_form(model, form)
+            module = as_form(target, form)
             out = _pass(module, probe, backward)
         except Exception as err:  # noqa: BLE001 - a form the platform cannot build is simply not a candidate
             chosen.left_out[form] = f"{type(err).__name__}: {str(err)[:200]}"

@@ -2,7 +2,9 @@
 
 Every score is ``score(model, x, **kw) -> (N,)``, higher = more in-distribution; x : (N, C, H, W)
 images in [0, 1], checked once per call.  ReAct, GradNorm use the model contract (``features``,
-``head``), RankFeat ``cam_layer``.
+``head``), RankFeat ``cam_layer``.  The scores run the model's fastest form
+(:func:`~xai_utils.models.form.fastest_form`; the eager model in the notebooks), except RankFeat, whose
+rank-1 removal is a forward hook that a copy of the model would not run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_images
+from ..models.form import fastest_form
+
+
+def _fast(model: nn.Module, x: Tensor, *, backward: bool = False, method: str = "forward") -> nn.Module:
+    """The fastest form of ``model`` (of its ``method``) for one pass over x's images."""
+    return fastest_form(model, x, backward=backward, workload=len(x), method=method).module
 
 
 def _free_energy(logits: Tensor, temperature: float) -> Tensor:
@@ -27,21 +35,21 @@ def _free_energy(logits: Tensor, temperature: float) -> Tensor:
 def msp(model: nn.Module, x: Tensor) -> Tensor:
     """Maximum softmax probability (Hendrycks & Gimpel, arXiv:1610.02136). x : (N, C, H, W) -> (N,)."""
     check_images(x)
-    return F.softmax(model(x), dim=1).amax(dim=1)
+    return F.softmax(_fast(model, x)(x), dim=1).amax(dim=1)
 
 
 @torch.no_grad()
 def max_logit(model: nn.Module, x: Tensor) -> Tensor:
     """Maximum logit score, MLS (Hendrycks et al., arXiv:1911.11132). x : (N, C, H, W) -> (N,)."""
     check_images(x)
-    return model(x).amax(dim=1)
+    return _fast(model, x)(x).amax(dim=1)
 
 
 @torch.no_grad()
 def energy(model: nn.Module, x: Tensor, *, temperature: float = 1.0) -> Tensor:
     """Negative free energy ``T * logsumexp(f(x) / T)`` (Liu et al., arXiv:2010.03759). -> (N,)."""
     check_images(x)
-    return _free_energy(model(x), temperature)
+    return _free_energy(_fast(model, x)(x), temperature)
 
 
 def odin(
@@ -63,14 +71,15 @@ def odin(
     std = x.new_tensor(tuple(input_std))
     if std.numel() not in (1, x.shape[1]) or (std <= 0).any():
         raise ValueError(f"input_std must be 1 or {x.shape[1]} positive values, got {tuple(input_std)}")
+    net = _fast(model, x, backward=True)
     xg = x.detach().requires_grad_()
     with torch.enable_grad():
-        logits = model(xg) / temperature
+        logits = net(xg) / temperature
         # "sum": a sample's step does not depend on the batch it is in
         (grad,) = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1), reduction="sum"), xg)
     step = epsilon * grad.sign() / std.view(1, -1, 1, 1)
     with torch.no_grad():
-        return F.softmax(model(x.detach() - step) / temperature, dim=1).amax(dim=1)
+        return F.softmax(net(x.detach() - step) / temperature, dim=1).amax(dim=1)
 
 
 def _check_contract(model: nn.Module) -> None:
@@ -121,7 +130,8 @@ def react(model: nn.Module, x: Tensor, *, fit: ReActFit | None = None, temperatu
     _check_contract(model)
     if not isinstance(fit, ReActFit):
         raise ValueError("react needs fit=fit_react(model, id_x) (a ReActFit)")
-    return _free_energy(model.head(model.features(x).clamp(max=fit.threshold)), temperature)
+    features = _fast(model, x, method="features")(x)
+    return _free_energy(model.head(features.clamp(max=fit.threshold)), temperature)
 
 
 @torch.no_grad()
@@ -134,7 +144,7 @@ def gradnorm(model: nn.Module, x: Tensor, *, temperature: float = 1.0) -> Tensor
     """
     check_images(x)
     _check_contract(model)
-    h = model.features(x)
+    h = _fast(model, x, method="features")(x)
     p = F.softmax(model.head(h) / temperature, dim=1)
     return (p - 1.0 / p.shape[1]).abs().sum(1) * h.abs().sum(1) / temperature
 
