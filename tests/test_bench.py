@@ -115,9 +115,17 @@ def test_captum_comparison_is_present_and_equal_on_the_same_perturbations(tiny_b
     lrp = table[table.section == "gradient"].set_index("name").loc["lrp"]
     assert lrp.library_ms_per_image > 0 and lrp.max_rel_diff < 1e-6
     # where LRP's time goes: zennit without rules, with epsilon, with our composite, against LRP's floor
-    rules = table[table.section == "rules"].set_index("name")
+    parts = table[table.section == "rules"].set_index("name")
+    rules = parts[parts.index.str.startswith("lrp")]
     assert list(rules.index) == [f"lrp: zennit, {c}" for c in ("no rules", "epsilon rule", "epsilon_plus_flat (ours)")]
     assert (rules.floor_ms_per_image == lrp.floor_ms_per_image).all() and (rules.ratio > 0).all()
+    # where Anchor's time goes: anchor-exp with the model, and alone (the same search, the answers replayed,
+    # checked inside to give the same maps in the same number of calls)
+    anchor = parts[parts.index.str.startswith("anchor_beam")]
+    assert list(anchor.index) == [f"anchor_beam: anchor-exp, {c}" for c in
+                                  ("with the model (eager)", "alone (the model's answers replayed)")]
+    assert (anchor.floor_ms_per_image == pert.loc["anchor_beam", "floor_ms_per_image"]).all()
+    assert (anchor.ratio > 0).all()
     # DeepLift: captum's own call on the whole batch gives our maps
     dl = table[table.section == "gradient"].set_index("name").loc["deeplift"]
     assert dl.library.startswith("captum DeepLift") and dl.speedup > 0 and dl.max_rel_diff < 1e-5
@@ -145,7 +153,8 @@ def test_page_is_generated_from_the_csv(tiny_bench, tmp_path):
     assert "| lime >= 5x faster than captum's default per-image call |" in text
     assert "| perturbation methods >= 1.5x faster than captum's best configuration |" in text
     assert "| speed-up vs best |" in text
-    assert "### Where LRP's time goes" in text and "| lrp: zennit, no rules |" in text
+    assert "### Where the libraries' time goes" in text and "| lrp: zennit, no rules |" in text
+    assert "| anchor_beam: anchor-exp, alone (the model's answers replayed) |" in text
     with pytest.raises(FileNotFoundError, match="no bench CSV"):
         bench.write_page(None, tmp_path / "x.md", results_dir=tmp_path / "empty")
 
@@ -288,3 +297,12 @@ def test_runs_are_separate_processes_written_atomically(tiny_bench, tmp_path, mo
     assert len(pd.read_csv(out)) == 2 * len(table)
     with pytest.raises(ValueError, match="runs must be >= 1"):
         runs.run_many(0, out)
+
+
+def test_a_replay_that_leaves_the_recorded_search_is_refused():
+    from xai_utils.bench.reference import _Replay
+
+    replay = _Replay([torch.zeros(2, 3)])
+    assert replay(torch.zeros(2, 1)).shape == (2, 3) and replay.calls == 1
+    with pytest.raises(RuntimeError, match="another batch"):
+        _Replay([torch.zeros(2, 3)])(torch.zeros(3, 1))

@@ -167,7 +167,7 @@ _METHOD_COLUMNS = {
 #: The tables after the attribution methods': heading, CSV sections, columns.
 _TABLES = (
     (
-        "Where LRP's time goes (zennit's attributor, composite registered once)",
+        "Where the libraries' time goes (LRP: zennit's attributor, composite registered once; Anchor: anchor-exp)",
         ("rules",),
         {
             "call": "name",

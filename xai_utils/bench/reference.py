@@ -4,7 +4,8 @@ Occlusion, LIME and KernelSHAP against captum's default per-image call and its b
 ``perturbations_per_eval`` of :data:`CAPTUM_PER_EVAL`: speed-ups against both) and captum on the same
 perturbations (map differences), with a float64 scikit-learn fit on the same evaluations; Integrated
 Gradients against captum's default single batch and its best ``internal_batch_size``; LRP against zennit's
-attributor with the composite registered once.
+attributor with the composite registered once.  Where a library's own work costs: zennit's rules
+(:func:`zennit_rules`) and anchor-exp's search without the model (:func:`anchor_library`).
 """
 
 from __future__ import annotations
@@ -160,6 +161,59 @@ def zennit_rules(model: nn.Module, x: Tensor, target: Tensor, device: torch.devi
         out.append(row(device, "rules", f"lrp: zennit, {label}", config=cfg, n_images=len(x), ms_per_image=ms,
                        floor_ms_per_image=floor_ms, ratio=ms / floor_ms))
     return out
+
+
+class _Recorder(nn.Module):
+    """The model, keeping every output it gives, in order."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.outputs = model, []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.outputs.append(self.model(x).detach())
+        return self.outputs[-1]
+
+
+class _Replay(nn.Module):
+    """Answers each call with the next recorded output, computing nothing."""
+
+    def __init__(self, outputs: list[Tensor]):
+        super().__init__()
+        self.outputs, self.calls = outputs, 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.outputs[self.calls]
+        if out.shape[0] != x.shape[0]:
+            raise RuntimeError("anchor-exp asked for another batch than in the recorded run")
+        self.calls += 1
+        return out
+
+
+def anchor_library(model: nn.Module, x: Tensor, target: Tensor, params: dict[str, Any], device: torch.device,
+                   repeats: int, cfg: str, floor_ms: float) -> list[dict[str, Any]]:
+    """Rows ("rules") timing anchor-exp's search on x with the eager model, and with the model's answers of
+    that run replayed (the same seeded search, no model computing): the library's own work (quickshift
+    segmentation, building the perturbed images, KL-LUCB bookkeeping) against the method's floor."""
+    from ..attribution import attribute
+    from ..models.form import forced
+
+    recorder = _Recorder(model)
+    with forced("eager"):
+        ref = attribute("anchor_beam", recorder, x, target, **params)
+        t_all = best_time(lambda: attribute("anchor_beam", model, x, target, **params), device, repeats)
+
+        def replayed() -> Tensor:
+            replay = _Replay(recorder.outputs)
+            out = attribute("anchor_beam", replay, x, target, **params)
+            if replay.calls != len(recorder.outputs) or not torch.equal(out, ref):
+                raise RuntimeError("anchor-exp's replayed search took another path than the recorded one")
+            return out
+
+        t_alone = best_time(replayed, device, repeats)
+    return [row(device, "rules", f"anchor_beam: anchor-exp, {label}", config=cfg, n_images=len(x),
+                ms_per_image=1e3 * t / len(x), floor_ms_per_image=floor_ms, ratio=1e3 * t / len(x) / floor_ms)
+            for label, t in (("with the model (eager)", t_all), ("alone (the model's answers replayed)", t_alone))]
 
 
 def captum_deeplift(

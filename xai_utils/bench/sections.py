@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from .. import config
 from .forms import best_form_floors
 from .machine import load_average, machine_info
-from .reference import captum_compare, captum_deeplift, captum_ig, zennit_lrp, zennit_rules
+from .reference import anchor_library, captum_compare, captum_deeplift, captum_ig, zennit_lrp, zennit_rules
 from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting, row
 from .timing import (
     Floors,
@@ -230,27 +230,22 @@ def bench_methods(
         else:
             passes = m.backwards / n
             cfg = f"{cfg_base}, defaults"
-        entry = row(
-            device,
-            "perturbation" if pert else "gradient",
-            name,
-            config=cfg,
-            passes_per_image=passes,
-            unit="evaluations/image" if pert else "f+b passes/image",
-            **m.columns(n),
-        )
+        entry = row(device, "perturbation" if pert else "gradient", name, config=cfg, passes_per_image=passes,
+                    unit="evaluations/image" if pert else "f+b passes/image", **m.columns(n))
         ours, t = m.output, m.seconds
         if name == "integrated_gradients" and settings.captum:
             entry.update(captum_ig(model, xs, target, ours, t, device, settings.repeats))
-        rules = []
+        floor_ms, parts = entry["floor_ms_per_image"], []  # parts: where a library's own work costs
         if name == "lrp":
             entry.update(zennit_lrp(model, xs, target, ours, t, device, settings.repeats))
-            rules = zennit_rules(model, xs, target, device, settings.repeats, cfg, entry["floor_ms_per_image"])
+            parts = zennit_rules(model, xs, target, device, settings.repeats, cfg, floor_ms)
+        if name == "anchor_beam":
+            parts = anchor_library(model, xs, target, params, device, settings.repeats, cfg, floor_ms)
         if name == "deeplift" and settings.captum:
             entry.update(captum_deeplift(model, xs, target, ours, t, device, settings.repeats))
         if pert and name in CAPTUM_EQUIVALENT and settings.captum:
             entry.update(captum_compare(name, model, xs, target, labels, s, block, ours, t, device))
-        rows += [entry, *rules]
+        rows += [entry, *parts]
     return rows
 
 
