@@ -14,7 +14,6 @@ import torch
 from torch import Tensor, nn
 
 from ..config import best_time
-from ..models import form
 
 
 def _rss_mb() -> float:
@@ -191,10 +190,6 @@ class Measurement:
         }
 
 
-#: The most calls :func:`measure` repeats before timing (the full bench's smallest job, 16 images of one pass, needs 62).
-SETTLE_CALLS = 64
-
-
 def measure(
     call: Callable[[], Any], floors: Floors, counter: PassCounter, device: torch.device, repeats: int,
     best_floors: Floors | None = None,
@@ -203,17 +198,13 @@ def measure(
     passes and peak memory, then time it beside its floor (:meth:`Floors.time_beside`, best of ``repeats``)
     and, given ``best_floors``, the same passes in the model's fastest form.
 
-    Timed is the steady state of a job: before timing, ``call`` is repeated until its images add up to
-    the work after which :func:`~xai_utils.models.form.fastest_form` measures the model's forms (a job's
-    first small calls run the eager model), at most :data:`SETTLE_CALLS` times."""
+    Timed is a long job's steady state: within :func:`~xai_utils.models.form.steady_state` (the bench's
+    :func:`~xai_utils.bench.sections.run`) the warm-up call chooses the model's form, so neither the
+    counted nor the timed calls measure forms."""
     call()
     with PeakMemory(device) as mem, counter.count():
         output = call()
     forwards, backwards = counter.forward, counter.backward
-    images = max(backwards, forwards - backwards)  # a call's workload as fastest_form counts it
-    settle = form.MEASURE_WORTH_BATCHES * form.PROBE_BATCH
-    for _ in range(min(SETTLE_CALLS, max(0, math.ceil(settle / images) - 2)) if images else 0):
-        call()
     t, floor = floors.time_beside(call, device, repeats, forwards, backwards)
     floor_best = math.nan
     if best_floors is not None:

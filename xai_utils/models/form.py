@@ -12,7 +12,8 @@ It returns the eager model unchanged, measuring nothing, when
 * a module of the model has hooks: a form is a copy (``channels_last``) or a traced graph (``compile``) in
   which the caller's hooks would not fire (e.g. the hermitry chapter's encoding capture);
 * the calls so far are small (their ``workload`` adds up to fewer than :data:`MEASURE_WORTH_BATCHES`
-  batches): measuring would cost more than a faster form could save (once they add up, it measures);
+  batches): measuring would cost more than a faster form could save (once they add up, it measures; within
+  :func:`steady_state` it measures at once);
 * :func:`forced` says which form to use (the bench and the equality tests).
 
 ``torch.compile`` costs seconds to minutes once per model and shape, so it is a candidate only when the
@@ -39,11 +40,10 @@ RTOL = 1e-5
 COMPILE_WORTH_SECONDS = 120.0
 #: Forms are measured only for calls of at least this many probe batches (measuring costs about eight).
 MEASURE_WORTH_BATCHES = 16
-#: Images per timed pass when a caller does not say (the gradient methods, the OOD scores).
-PROBE_BATCH = 64
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FORCED: list[str] = []
+_STEADY: list[bool] = []
 
 
 class ChannelsLast(nn.Module):
@@ -104,6 +104,17 @@ def forced(form: str) -> Iterator[None]:
         _FORCED.pop()
 
 
+@contextlib.contextmanager
+def steady_state() -> Iterator[None]:
+    """Within the block the forms are measured at a call's first use, whatever its workload: the bench times
+    a method as a long job runs it, after its first calls have chosen the form."""
+    _STEADY.append(True)
+    try:
+        yield
+    finally:
+        _STEADY.pop()
+
+
 def _has_hooks(model: nn.Module) -> bool:
     """Whether a module has a hook that a form might not run; hooks marked ``form_safe`` (plain closures
     that count or observe, e.g. the bench's pass counter, which a copy shares) do not count."""
@@ -125,7 +136,7 @@ def _close(a: Tensor, b: Tensor) -> bool:
     return bool((a - b).abs().max() <= RTOL * a.abs().max().clamp_min(1e-12))
 
 
-def fastest_form(model: nn.Module, x: Tensor, *, batch: int = PROBE_BATCH, backward: bool = False,
+def fastest_form(model: nn.Module, x: Tensor, *, batch: int = 64, backward: bool = False,
                  workload: int = 0, candidates: Sequence[str] = FORMS, method: str = "forward") -> ModelForm:
     """The fastest of :data:`FORMS` for ``model`` on images shaped like ``x`` (only ``x[:1]`` is used), timed
     at ``batch`` images per pass (forward+backward w.r.t. the input with ``backward=True``), among the forms
@@ -146,7 +157,7 @@ def fastest_form(model: nn.Module, x: Tensor, *, batch: int = PROBE_BATCH, backw
         cached = per_model[key]
         return replace(cached, module=target) if cached.form == "eager" else cached
     workload += per_model.get(key, 0)  # images asked for so far: many small calls add up
-    if workload < MEASURE_WORTH_BATCHES * batch:
+    if workload < MEASURE_WORTH_BATCHES * batch and not _STEADY:
         per_model[key] = workload
         return ModelForm("eager", target)
     one = x[:1].detach()
