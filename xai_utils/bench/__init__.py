@@ -1,4 +1,4 @@
-"""Performance bench: ``python -m xai_utils.bench [--quick] [--device auto] [--out CSV] [--write-page]``.
+"""Performance bench: ``python -m xai_utils.bench [--quick] [--runs N] [--device auto] [--out CSV] [--write-page]``.
 
 Measures, side by side in one run and on one device:
 
@@ -21,8 +21,9 @@ wall times after a warm-up; nothing here is asserted in tests except that the nu
 
 Modules: :mod:`.settings` (what a run measures, the rows' columns), :mod:`.timing` (best-of-r
 times, peak memory, pass counting, floors), :mod:`.machine`, :mod:`.reference` (captum and zennit
-calls, exact fits), :mod:`.sections` (the sections and :func:`run`), :mod:`.page` (the Markdown page,
-its prose in ``page_*.md``) and :mod:`.cli`.
+calls, exact fits, anchor-exp's own work), :mod:`.sections` (the sections and :func:`run`), :mod:`.runs`
+(several runs, their medians and ranges), :mod:`.page` (the Markdown page, its prose in ``page_*.md``) and
+:mod:`.cli`.
 """
 
 from .cli import main
