@@ -67,13 +67,12 @@ def summarize(t: pd.DataFrame) -> pd.DataFrame:
         return t
     groups = t.groupby(KEYS, sort=False, dropna=False)
     numeric = [c for c in t.columns if c not in ("run", "n_images") and pd.api.types.is_numeric_dtype(t[c])]
-    text = [c for c in t.columns if c not in numeric and c not in KEYS and c != "run"]
+    text = [c for c in t.columns if c not in (*KEYS, "run", "n_images", *numeric)]
     out = groups[numeric].median()
     out["n_images"] = groups.n_images.agg(lambda v: v.mode().max())  # a batch size: the most common one
-    machine = t.section == "machine"
-    for col in [c for c in text if c != "n_images"]:  # by majority; the machine's notes side by side
+    for col in text:  # by majority, but the machine's notes side by side
         out[col] = groups[col].agg(_common)
-    notes = t[machine].groupby(KEYS, sort=False, dropna=False).note.agg(_side_by_side)
+    notes = t[t.section == "machine"].groupby(KEYS, sort=False, dropna=False).note.agg(_side_by_side)
     out.loc[notes.index, "note"] = notes
     for col in (c for c in RANGED if c in numeric):
         out[f"{col}_lo"], out[f"{col}_hi"] = groups[col].min(), groups[col].max()
