@@ -8,6 +8,7 @@ our perturbation maps equal captum's on the same perturbations.
 from __future__ import annotations
 
 import math
+import re
 import runpy
 from dataclasses import replace
 
@@ -16,7 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-from xai_utils import attribution, bench, ood
+from xai_utils import attribution, bench, config, ood
+from xai_utils.bench.timing import PeakMemory
 
 pytestmark = pytest.mark.model_forms  # the bench measures the model's forms
 
@@ -126,6 +128,13 @@ def test_captum_comparison_is_present_and_equal_on_the_same_perturbations(tiny_b
                                   ("with the model (eager)", "alone (the model's answers replayed)")]
     assert (anchor.floor_ms_per_image == pert.loc["anchor_beam", "floor_ms_per_image"]).all()
     assert (anchor.ratio > 0).all()
+    # where Guided Backprop's time goes: a plain gradient on the model, on the captum-safe copy, with ReLU hooks
+    gbp = parts[parts.index.str.startswith("guided_backprop")]
+    assert list(gbp.index[:2]) == [f"guided_backprop: captum Saliency on {c}" for c in
+                                   ("the model", "its captum-safe copy")]
+    assert len(gbp) == 3 and re.fullmatch(r"guided_backprop: .* a no-op hook on each of its [1-9]\d* ReLUs", gbp.index[2])
+    assert (gbp.floor_ms_per_image == table.set_index("name").loc["guided_backprop", "floor_ms_per_image"]).all()
+    assert (gbp.ratio > 0).all()
     # DeepLift: captum's own call on the whole batch gives our maps
     dl = table[table.section == "gradient"].set_index("name").loc["deeplift"]
     assert dl.library.startswith("captum DeepLift") and dl.speedup > 0 and dl.max_rel_diff < 1e-5
@@ -308,3 +317,15 @@ def test_a_replay_that_leaves_the_recorded_search_is_refused():
     assert replay(torch.zeros(2, 1)).shape == (2, 3) and replay.calls == 1
     with pytest.raises(RuntimeError, match="another batch"):
         _Replay([torch.zeros(2, 3)])(torch.zeros(3, 1))
+
+
+@pytest.mark.skipif(config._glibc() is None, reason="malloc settings are glibc's")
+def test_peak_memory_counts_from_the_live_memory():
+    """Memory that malloc kept from earlier work is handed back on entry, so it does not count as a block's."""
+    config.keep_freed_memory()
+    with PeakMemory(torch.device("cpu")) as before:
+        pass
+    torch.ones(2**26)  # 256 MB, freed at once and kept
+    with PeakMemory(torch.device("cpu")) as after:
+        pass
+    assert after.rss_mb - before.rss_mb < 100

@@ -242,8 +242,9 @@ def _to(obj: Any, device: torch.device) -> Any:
 
 
 def _ray_task(fn, images: np.ndarray, start: int, stop: int, index: int, shared: dict, ids: list, settings: dict):
-    """One chunk on a Ray worker, with the driver's threads, determinism and device kind."""
+    """One chunk on a Ray worker, with the driver's threads, determinism, device kind and kept memory."""
     torch.set_num_threads(settings["threads"])
+    config.keep_freed_memory()
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     device = torch.device("cuda" if settings["cuda"] and torch.cuda.is_available() else "cpu")
     x = torch.from_numpy(np.array(images[start:stop])).to(device)  # a copy: the store's array is read-only

@@ -167,7 +167,8 @@ _METHOD_COLUMNS = {
 #: The tables after the attribution methods': heading, CSV sections, columns.
 _TABLES = (
     (
-        "Where the libraries' time goes (LRP: zennit's attributor, composite registered once; Anchor: anchor-exp)",
+        "Where the libraries' time goes (LRP: zennit's attributor, composite registered once; Guided Backprop: "
+        "captum's Saliency without and with no-op ReLU hooks; Anchor: anchor-exp)",
         ("rules",),
         {
             "call": "name",

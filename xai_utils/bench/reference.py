@@ -5,7 +5,8 @@ Occlusion, LIME and KernelSHAP against captum's default per-image call and its b
 perturbations (map differences), with a float64 scikit-learn fit on the same evaluations; Integrated
 Gradients against captum's default single batch and its best ``internal_batch_size``; LRP against zennit's
 attributor with the composite registered once.  Where a library's own work costs: zennit's rules
-(:func:`zennit_rules`) and anchor-exp's search without the model (:func:`anchor_library`).
+(:func:`zennit_rules`), captum's ReLU hooks (:func:`captum_relu_hooks`) and anchor-exp's search without the
+model (:func:`anchor_library`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,36 @@ def zennit_rules(model: nn.Module, x: Tensor, target: Tensor, device: torch.devi
         out.append(row(device, "rules", f"lrp: zennit, {label}", config=cfg, n_images=len(x), ms_per_image=ms,
                        floor_ms_per_image=floor_ms, ratio=ms / floor_ms))
     return out
+
+
+def captum_relu_hooks(model: nn.Module, x: Tensor, target: Tensor, device: torch.device, repeats: int, cfg: str,
+                      floor_ms: float) -> list[dict[str, Any]]:
+    """Rows ("rules") timing captum's Saliency (a plain gradient) on the model, on its captum-safe copy (no
+    in-place ReLU: what GuidedBackprop and Deconvolution run on) and on that copy with a no-op full backward
+    hook on every ReLU (where those two put their rule), against the floor ``floor_ms`` (one eager
+    forward+backward): where Guided Backprop's and Deconvolution's time goes."""
+    from captum.attr import Saliency
+
+    from ..models import captum_safe
+
+    safe = captum_safe(model)
+    relus = [m for m in safe.modules() if isinstance(m, nn.ReLU)]
+
+    def ms(net: nn.Module) -> float:
+        saliency = Saliency(net)
+        saliency.attribute(x, target=target, abs=False)  # warm-up
+        t = best_time(lambda: saliency.attribute(x, target=target, abs=False), device, repeats)
+        return 1e3 * t / len(x)
+
+    times = {"the model": ms(model), "its captum-safe copy": ms(safe)}
+    hooks = [m.register_full_backward_hook(lambda module, grad_in, grad_out: None) for m in relus]
+    try:
+        times[f"the copy, a no-op hook on each of its {len(relus)} ReLUs"] = ms(safe)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [row(device, "rules", f"guided_backprop: captum Saliency on {where}", config=cfg, n_images=len(x),
+                ms_per_image=t, floor_ms_per_image=floor_ms, ratio=t / floor_ms) for where, t in times.items()]
 
 
 class _Recorder(nn.Module):

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from .. import config
 from ..models.form import steady_state
+from . import reference
 from .forms import best_form_floors
 from .machine import load_average, machine_info
-from .reference import anchor_library, captum_compare, captum_deeplift, captum_ig, zennit_lrp, zennit_rules
 from .settings import CAPTUM_EQUIVALENT, COLUMNS, BenchSettings, ImageSetting, row
 from .timing import (
     Floors,
@@ -235,17 +235,19 @@ def bench_methods(
                     unit="evaluations/image" if pert else "f+b passes/image", **m.columns(n))
         ours, t = m.output, m.seconds
         if name == "integrated_gradients" and settings.captum:
-            entry.update(captum_ig(model, xs, target, ours, t, device, settings.repeats))
+            entry.update(reference.captum_ig(model, xs, target, ours, t, device, settings.repeats))
         floor_ms, parts = entry["floor_ms_per_image"], []  # parts: where a library's own work costs
         if name == "lrp":
-            entry.update(zennit_lrp(model, xs, target, ours, t, device, settings.repeats))
-            parts = zennit_rules(model, xs, target, device, settings.repeats, cfg, floor_ms)
+            entry.update(reference.zennit_lrp(model, xs, target, ours, t, device, settings.repeats))
+            parts = reference.zennit_rules(model, xs, target, device, settings.repeats, cfg, floor_ms)
+        if name == "guided_backprop" and settings.captum:
+            parts = reference.captum_relu_hooks(model, xs, target, device, settings.repeats, cfg, floor_ms)
         if name == "anchor_beam":
-            parts = anchor_library(model, xs, target, params, device, settings.repeats, cfg, floor_ms)
+            parts = reference.anchor_library(model, xs, target, params, device, settings.repeats, cfg, floor_ms)
         if name == "deeplift" and settings.captum:
-            entry.update(captum_deeplift(model, xs, target, ours, t, device, settings.repeats))
+            entry.update(reference.captum_deeplift(model, xs, target, ours, t, device, settings.repeats))
         if pert and name in CAPTUM_EQUIVALENT and settings.captum:
-            entry.update(captum_compare(name, model, xs, target, labels, s, block, ours, t, device))
+            entry.update(reference.captum_compare(name, model, xs, target, labels, s, block, ours, t, device))
         rows += [entry, *parts]
     return rows
 

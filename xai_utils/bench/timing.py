@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import config
 from ..config import best_time
 
 
@@ -22,7 +23,8 @@ def _rss_mb() -> float:
 
 
 class PeakMemory:
-    """Context manager: peak resident memory (MB) sampled every ``interval`` s, and CUDA max allocated."""
+    """Context manager: peak resident memory (MB) sampled every ``interval`` s, from the live memory on entry
+    (what malloc kept is handed back first), and CUDA max allocated."""
 
     def __init__(self, device: torch.device, interval: float = 0.002):
         self.device, self.interval = device, interval
@@ -35,6 +37,7 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
+        config.release_freed_memory()  # else the memory kept from earlier work counts as this block's
         self.rss_mb = _rss_mb() if os.path.exists("/proc/self/statm") else float("nan")
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
