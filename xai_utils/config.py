@@ -126,7 +126,7 @@ def keep_freed_memory() -> bool:
     with the batch: on 2 CPU cores at 64x64 px the offline classifier's forward took 0.60 ms/image at 64
     images and 1.33 at 128 (115k page faults per pass), 0.60 and 0.63 with this setting.  The cost: the
     process keeps its high-water mark until :func:`release_freed_memory`, and aligned allocations leave
-    fragments (peak RSS over a mix of attribution methods 15-20% higher here).  Returns False, changing
+    fragments (peak RSS over a mix of attribution methods 14-18% higher here).  Returns False, changing
     nothing, where the C library is not glibc."""
     libc = _glibc()
     return libc is not None and bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))

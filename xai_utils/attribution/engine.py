@@ -143,8 +143,8 @@ def best_chunk_size(
     """Images per forward pass with the lowest time per image, measured once and cached in memory.
 
     ``backward=True`` times a forward+backward pass (gradient w.r.t. the input) instead: gradient
-    methods' best batch can differ (a backward pass keeps every activation alive).  The key is (model object, device, image shape, dtype,
-    backward).  x : (N, C, H, W), only x[:1] is used.
+    methods' best batch can differ (a backward pass keeps every activation alive).  The key is (model
+    object, device, image shape, dtype, backward).  x : (N, C, H, W), only x[:1] is used.
     Candidates double from 8 (to 256 on CPU, 2048 on GPU) while one warm-up pass of each fits in
     ``max_seconds / 2``; then every size is timed three times, the sizes taken in turn.  Returns the
     largest size within 5% of the best time per image.  Under
