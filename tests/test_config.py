@@ -58,26 +58,27 @@ def test_data_path_is_absolute_or_under_the_data_root(monkeypatch, tmp_path):
     assert config.data_path("~/b.pth") == tmp_path / "home" / "b.pth"
 
 
-
 _FAULTS = """
-import resource, sys, torch
+import resource, statistics, sys, torch
 from xai_utils import config
 kept = config.keep_freed_memory() if sys.argv[1] == "keep" else None
 conv, x = torch.nn.Conv2d(16, 16, 3, padding=1), torch.rand(128, 16, 64, 64)  # 32 MB per activation
 faults = []
 with torch.no_grad():
-    for _ in range(6):
+    for _ in range(9):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         conv(conv(x))
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(kept, max(faults[1:]))
+print(kept, int(statistics.median(faults[1:])))
 """
 
 
 @pytest.mark.skipif(config._glibc() is None, reason="malloc settings are glibc's")
 def test_kept_memory_is_reused_without_page_faults():
     """Two convolutions on a 128 x 16 x 64 x 64 batch: glibc unmaps their 32 MB outputs when freed and
-    faults their pages in again on every pass (8k per output), unless the memory is kept."""
+    faults their pages in again on every pass (8k per output), unless the memory is kept.  The median pass
+    after the first: a kept heap still re-faults one block now and then while it settles (8k faults in
+    about one pass of ten)."""
 
     def faults(mode: str) -> tuple[str, int]:
         out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True)

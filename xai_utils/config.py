@@ -7,6 +7,7 @@ means the same thing everywhere (CUDA when available, else CPU).
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import os
 import random
@@ -107,8 +108,10 @@ def best_time(fn: Callable[[], Any], device: torch.device, repeats: int = 1) -> 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
+@functools.cache
 def _glibc() -> Any | None:
-    """The process's C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    """The process's C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None; looked
+    up once per process (every bench measurement and Ray task asks)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

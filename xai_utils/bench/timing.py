@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import config
-from ..config import best_time
+from ..config import best_time, release_freed_memory
 
 
 def _rss_mb() -> float:
@@ -37,7 +36,7 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
-        config.release_freed_memory()  # else the memory kept from earlier work counts as this block's
+        release_freed_memory()  # else the memory kept from earlier work counts as this block's
         self.rss_mb = _rss_mb() if os.path.exists("/proc/self/statm") else float("nan")
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
